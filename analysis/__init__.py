@@ -1,0 +1,1 @@
+"""Read results, compute metrics, draw plots and write reports."""

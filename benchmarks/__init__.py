@@ -1,0 +1,1 @@
+"""Benchmarks: real intermediate features and the harnesses that measure codecs on them."""

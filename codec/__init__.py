@@ -1,0 +1,1 @@
+"""SLICER and baseline intermediate-feature codecs."""

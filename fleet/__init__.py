@@ -1,0 +1,1 @@
+"""The fleet simulation: devices, networks, the event loop, oracles, the runner and the CLI."""

@@ -1,0 +1,1 @@
+"""Split DNN workloads: offline pretrained models, head/tail splits, cost profiles, quality."""

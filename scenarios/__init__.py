@@ -1,0 +1,1 @@
+"""Scenario files: the schema, the loader and sweep expansion."""

@@ -1,0 +1,1 @@
+"""The server side: replicas, batching, routing and server-worker actors."""
