@@ -41,17 +41,22 @@ def prepare(x: Any) -> Prepared:
             )
         dtype = _DTYPE_NAMES[x.dtype]
         values = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        return Prepared(np.ascontiguousarray(values), dtype)
+        return Prepared(_contiguous(values), dtype)
     if isinstance(x, np.ndarray):
         if x.dtype == np.float32:
-            return Prepared(np.ascontiguousarray(x), "float32")
+            return Prepared(_contiguous(x), "float32")
         if x.dtype == np.float16:
-            return Prepared(np.ascontiguousarray(x, dtype=np.float32), "float16")
+            return Prepared(_contiguous(x.astype(np.float32)), "float16")
         raise CodecError(
             f"input dtype {x.dtype} is not supported; use float32 or float16 arrays "
             "(or a torch bfloat16 tensor)"
         )
     raise CodecError(f"input must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+
+
+def _contiguous(values: np.ndarray) -> np.ndarray:
+    """C-contiguous float32 with the shape kept (``ascontiguousarray`` turns 0-d into 1-d)."""
+    return np.ascontiguousarray(values, dtype=np.float32).reshape(values.shape)
 
 
 def check_finite(values: np.ndarray, codec_id: str) -> None:
@@ -149,7 +154,9 @@ class Codec(ABC):
         except Exception as exc:  # a defect the checks missed must still surface as CodecError
             raise CodecError(f"{self.codec_id}: malformed payload body ({exc})") from exc
         if values.size != header.numel:
-            raise CodecError(f"{self.codec_id}: body decodes to {values.size} values, header says {header.numel}")
+            raise CodecError(
+                f"{self.codec_id}: body decodes to {values.size} values, header says {header.numel}"
+            )
         return to_tensor(values, header.dtype, header.shape)
 
     def stats(self, x: Any) -> CodecStats:

@@ -130,7 +130,9 @@ class Blockwise8(Codec):
     numeric_id = 5
 
     def __init__(self, block_size: int = 4096) -> None:
-        self.block_size = int(check_number(self.codec_id, "block_size", block_size, 16, 2**20, integer=True))
+        self.block_size = int(
+            check_number(self.codec_id, "block_size", block_size, 16, 2**20, integer=True)
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {"id": self.codec_id, "block_size": self.block_size}

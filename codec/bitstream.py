@@ -147,7 +147,9 @@ def unpack(data: bytes | bytearray | memoryview) -> tuple[Header, memoryview]:
     if len(view) < 8:
         raise CodecError(f"payload is truncated: {len(view)} bytes, a container has at least 8")
     if view[0] != MAGIC:
-        raise CodecError(f"not a slicer-fleet payload: first byte is {view[0]:#04x}, not {MAGIC:#04x}")
+        raise CodecError(
+            f"not a slicer-fleet payload: first byte is {view[0]:#04x}, not {MAGIC:#04x}"
+        )
     (crc,) = struct.unpack("<I", view[-4:])
     if zlib.crc32(view[:-4]) != crc:
         raise CodecError("payload is corrupted or truncated: CRC32 mismatch")

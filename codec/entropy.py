@@ -29,7 +29,7 @@ def pack_factor(alphabet: int) -> int:
     """How many symbols of this alphabet share one super-symbol."""
     if alphabet <= 1:
         return 1
-    return max(1, int(math.floor(math.log(SUPER_ALPHABET) / math.log(alphabet) + 1e-9)))
+    return max(1, math.floor(math.log(SUPER_ALPHABET) / math.log(alphabet) + 1e-9))
 
 
 def _normalise(probs: np.ndarray) -> np.ndarray:
@@ -95,6 +95,10 @@ class StreamEncoder:
     def add(self, symbols: np.ndarray, probs: np.ndarray) -> None:
         if symbols.size:
             self._streams.append((np.asarray(symbols).ravel(), np.asarray(probs)))
+
+    def empirical_bits(self) -> float:
+        """Sum over streams of each stream's empirical entropy: the i.i.d. coding limit."""
+        return sum(entropy_bits(sym, len(probs)) for sym, probs in self._streams)
 
     def finish(self) -> bytes:
         coder = constriction.stream.stack.AnsCoder()

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from codec import entropy
-from codec.base import TORCH_DTYPES, Codec, check_choice, check_number
+from codec.base import TORCH_DTYPES, Codec, check_choice, check_finite, check_number, prepare
 from codec.bitstream import Reader, write_section, write_varint
 from codec.errors import CodecError
 from codec.registry import register
@@ -224,14 +224,34 @@ class Slicer(Codec):
                 lo = mid
         return best
 
+    def analyze(self, x: Any) -> dict[str, Any]:
+        """Where the bytes of one encode go (for benchmarks): the chosen setting, side
+        information, coded streams and their empirical-entropy limit. Budget mode only."""
+        if self.max_nmse is None:
+            raise CodecError("slicer.analyze works with max_nmse, not bits_per_element")
+        prepared = prepare(x)
+        check_finite(prepared.values, self.codec_id)
+        rows = self._rows(prepared.values)
+        setting = self._choose_setting(rows, self.max_nmse, prepared.dtype)
+        report: dict[str, Any] = {"keep": setting.keep_pos, "blocks": setting.blocks}
+        self._encode_with(rows, self.max_nmse, prepared.dtype, setting, report)
+        return report
+
     def _encode_rows(self, rows: np.ndarray, nmse: float, dtype: str) -> bytes:
         setting = self._choose_setting(rows, nmse, dtype)
         return self._encode_with(rows, nmse, dtype, setting)
 
-    def _encode_with(self, rows: np.ndarray, nmse: float, dtype: str, setting: _Setting) -> bytes:
+    def _encode_with(
+        self,
+        rows: np.ndarray,
+        nmse: float,
+        dtype: str,
+        setting: _Setting,
+        report: dict[str, Any] | None = None,
+    ) -> bytes:
         plan = _plan(rows, nmse, setting)
         _verify(rows, plan, nmse, dtype)
-        return _write(rows, plan, self.granularity)
+        return _write(rows, plan, self.granularity, report)
 
     def _choose_setting(self, rows: np.ndarray, nmse: float, dtype: str) -> _Setting:
         """Fixed parameters as given; ``auto`` ones by the smallest payload on a sample of rows."""
@@ -552,7 +572,9 @@ def _verify(rows: np.ndarray, plan: _Plan, nmse: float, dtype: str) -> None:
     raise AssertionError("slicer: bit allocation did not converge")  # unreachable by design
 
 
-def _write(rows: np.ndarray, plan: _Plan, granularity: str) -> bytes:
+def _write(
+    rows: np.ndarray, plan: _Plan, granularity: str, report: dict[str, float] | None = None
+) -> bytes:
     n = rows.shape[1]
     nb = plan.bits.shape[2]
     normal = plan.mode == MODE_NORMAL
@@ -619,10 +641,18 @@ def _write(rows: np.ndarray, plan: _Plan, granularity: str) -> bytes:
     _put_side(head, side, rho, RHO_LEVELS + 1)
 
     out = bytearray()
+    side_bytes, main_bytes = side.finish(), main.finish()
     write_section(out, bytes(head))
-    write_section(out, side.finish())
+    write_section(out, side_bytes)
     write_section(out, bytes(hist))
-    write_section(out, main.finish())
+    write_section(out, main_bytes)
+    if report is not None:
+        report.update(
+            side_bytes=len(head) + len(side_bytes) + len(hist),
+            main_bytes=len(main_bytes),
+            main_entropy_bytes=main.empirical_bits() / 8,
+            verbatim_rows=int((plan.mode != MODE_NORMAL).sum()),
+        )
     for mode, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
         out += rows[plan.mode == mode].astype(dt).tobytes()
     return bytes(out)

