@@ -135,6 +135,18 @@ class _Plan:
     bits: np.ndarray  # [R, 2, B] int
     present: np.ndarray  # [R, 2] bool: sign has survivors
 
+    def subset(self, idx: np.ndarray) -> _Plan:
+        """The plan of some rows (copies)."""
+        return _Plan(
+            self.mode[idx],
+            self.kept[idx],
+            self.neg[idx],
+            self.block[idx],
+            self.q[idx],
+            self.bits[idx],
+            self.present[idx],
+        )
+
 
 @dataclass(frozen=True)
 class _Setting:
@@ -539,36 +551,39 @@ def _allocate(
 
 
 def _verify(rows: np.ndarray, plan: _Plan, nmse: float, dtype: str) -> None:
-    """Add bits until every row meets its budget on the exactly decoded values."""
-    n_rows = rows.shape[0]
+    """Add bits until every row meets its budget on the exactly decoded values; after the first
+    pass only the rows still over budget are decoded again."""
     nb = plan.bits.shape[2]
-    x64 = rows.astype(np.float64)
-    energy = (x64**2).sum(axis=1)
-    budget = nmse * energy
-    flat_group = (np.arange(n_rows)[:, None] * 2 + plan.neg) * nb + plan.block
+    active = np.arange(rows.shape[0])
     for _ in range(2 * nb * MAX_BITS + 1):
-        codes, _ = _codes(rows, plan, plan.kept)
-        recon = _cast(_reconstruct(plan, rows.shape, codes), dtype)
-        err = (x64 - recon) ** 2
-        row_err = err.sum(axis=1)
-        over = (row_err > budget) & (plan.mode == MODE_NORMAL)
+        sub = plan.subset(active)
+        x = rows[active]
+        x64 = x.astype(np.float64)
+        budget = nmse * (x64**2).sum(axis=1)
+        codes, _ = _codes(x, sub, sub.kept)
+        err = (x64 - _cast(_reconstruct(sub, x.shape, codes), dtype)) ** 2
+        over = (err.sum(axis=1) > budget) & (sub.mode == MODE_NORMAL)
         if not over.any():
             return
+        n_sub = len(active)
+        flat_group = (np.arange(n_sub)[:, None] * 2 + sub.neg) * nb + sub.block
         blk_err = np.bincount(
-            flat_group[plan.kept], weights=err[plan.kept], minlength=n_rows * 2 * nb
-        ).reshape(n_rows, 2 * nb)
-        bits = plan.bits.reshape(n_rows, 2 * nb)
+            flat_group[sub.kept], weights=err[sub.kept], minlength=n_sub * 2 * nb
+        ).reshape(n_sub, 2 * nb)
+        bits = sub.bits.reshape(n_sub, 2 * nb)
         blk_err[bits >= MAX_BITS] = -1.0
         pick = np.argmax(blk_err, axis=1)
-        can = over & (blk_err[np.arange(n_rows), pick] > 0)
+        can = over & (blk_err[np.arange(n_sub), pick] > 0)
         bits[np.flatnonzero(can), pick[can]] += 1
-        plan.bits = bits.reshape(n_rows, 2, nb)
+        plan.bits[active] = bits.reshape(n_sub, 2, nb)
         stuck = over & ~can
         if stuck.any():
-            f16_err = ((x64 - _cast(rows.astype(np.float16).astype(np.float32), dtype)) ** 2).sum(
-                axis=1
-            )
-            plan.mode[stuck] = np.where(f16_err[stuck] <= budget[stuck], MODE_FP16, MODE_FP32)
+            f16 = _cast(x[stuck].astype(np.float16).astype(np.float32), dtype)
+            f16_ok = ((x64[stuck] - f16) ** 2).sum(axis=1) <= budget[stuck]
+            plan.mode[active[stuck]] = np.where(f16_ok, MODE_FP16, MODE_FP32)
+        active = active[can]
+        if active.size == 0:
+            return
     raise AssertionError("slicer: bit allocation did not converge")  # unreachable by design
 
 
