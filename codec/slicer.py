@@ -60,10 +60,15 @@ RHO_LEVELS = 64  # geometric decay levels; level RHO_HISTOGRAM means "empirical 
 RHO_UNIFORM = 48
 RHO_HISTOGRAM = RHO_LEVELS
 DELTA_ALPHABET = 4096
-AUTO_KEEP = (1.0, 0.75, 0.55, 0.4, 0.3, 0.22, 0.16, 0.11, 0.08, 0.055, 0.04, 0.028, 0.02, 0.014)
+#: Keep fractions a row may take, from all entries down to 0.3%, each 1/1.2 of the one before.
+KEEP_LADDER = tuple(1.2**-i for i in range(33))
+#: ``keep="auto"``: candidate shares of a row's budget that the dropped entries may use.
+AUTO_DROP_SHARES = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9)
+#: With a fixed ``keep``, a row keeps more where dropping would use more than this share.
+FIXED_DROP_SHARE = 0.5
 AUTO_BLOCKS = (1, 2, 4)
 AUTO_SAMPLE_ROWS = 16
-AUTO_SAMPLE_ELEMENTS = 8192
+AUTO_SAMPLE_ELEMENTS = 16384
 MODE_NORMAL, MODE_FP16, MODE_FP32 = 0, 1, 2
 
 
@@ -152,9 +157,10 @@ class _Plan:
 class _Setting:
     """One concrete encoder setting: keep fractions per sign and the block count."""
 
-    keep_pos: float
+    keep_pos: float  # the smallest fraction of each sign a row keeps
     keep_neg: float
     blocks: int
+    drop_share: float  # a row keeps more until dropped energy <= drop_share * its budget
 
 
 @register
@@ -245,7 +251,12 @@ class Slicer(Codec):
         check_finite(prepared.values, self.codec_id)
         rows = self._rows(prepared.values)
         setting = self._choose_setting(rows, self.max_nmse, prepared.dtype)
-        report: dict[str, Any] = {"keep": setting.keep_pos, "blocks": setting.blocks}
+        report: dict[str, Any] = {
+            "keep_pos": setting.keep_pos,
+            "keep_neg": setting.keep_neg,
+            "blocks": setting.blocks,
+            "drop_share": setting.drop_share,
+        }
         self._encode_with(rows, self.max_nmse, prepared.dtype, setting, report)
         return report
 
@@ -271,27 +282,23 @@ class Slicer(Codec):
         kp = self.keep_pos if self.keep_pos is not None else self.keep
         kn = self.keep_neg if self.keep_neg is not None else self.keep
         if fixed_keep and self.blocks != "auto":
-            return _Setting(float(kp), float(kn), int(self.blocks))
+            return _Setting(float(kp), float(kn), int(self.blocks), FIXED_DROP_SHARE)
         sample = _sample_rows(rows)
+        sizes: dict[_Setting, int] = {}
 
         def size(setting: _Setting) -> int:
-            return len(self._encode_with(sample, nmse, dtype, setting))
+            if setting not in sizes:
+                sizes[setting] = len(self._encode_with(sample, nmse, dtype, setting))
+            return sizes[setting]
 
         block_options = AUTO_BLOCKS if self.blocks == "auto" else (int(self.blocks),)
         if fixed_keep:
-            return min((_Setting(float(kp), float(kn), b) for b in block_options), key=size)
-        ladder = AUTO_KEEP
+            options = (_Setting(float(kp), float(kn), b, FIXED_DROP_SHARE) for b in block_options)
+            return min(options, key=size)
+        low = KEEP_LADDER[-1]
         nb = 2 if 2 in block_options else block_options[0]
-        # coarse pass over every other rung, then the neighbours of the best one
-        tried = {i: size(_Setting(ladder[i], ladder[i], nb)) for i in range(1, len(ladder), 2)}
-        best = min(tried, key=tried.__getitem__)
-        for i in (best - 1, best + 1):
-            if 0 <= i < len(ladder) and i not in tried:
-                tried[i] = size(_Setting(ladder[i], ladder[i], nb))
-        best = min(tried, key=tried.__getitem__)
-        f = ladder[best]
-        candidates = [_Setting(f, f, b) for b in block_options]
-        return min(candidates, key=lambda s: tried[best] if s.blocks == nb else size(s))
+        share = min(AUTO_DROP_SHARES, key=lambda d: size(_Setting(low, low, nb, d)))
+        return min((_Setting(low, low, b, share) for b in block_options), key=size)
 
     # -- decoding -----------------------------------------------------------------------------
     def _decode_body(self, body: memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -418,11 +425,14 @@ class Slicer(Codec):
 
 
 def _sample_rows(rows: np.ndarray) -> np.ndarray:
-    """At most AUTO_SAMPLE_ROWS evenly spaced rows (or a strided slice of one long row)."""
+    """Evenly spaced rows, at most AUTO_SAMPLE_ROWS of them and about AUTO_SAMPLE_ELEMENTS
+    values (a strided slice of the rows when even two rows are longer)."""
     n_rows, n = rows.shape
-    if n_rows > AUTO_SAMPLE_ROWS:
-        return rows[np.linspace(0, n_rows - 1, AUTO_SAMPLE_ROWS).round().astype(np.int64)]
-    if n_rows * n > AUTO_SAMPLE_ELEMENTS:
+    wanted = min(AUTO_SAMPLE_ROWS, max(2, AUTO_SAMPLE_ELEMENTS // max(n, 1)))
+    if n_rows > wanted:
+        rows = rows[np.linspace(0, n_rows - 1, wanted).round().astype(np.int64)]
+        n_rows = wanted
+    if n_rows * n > 2 * AUTO_SAMPLE_ELEMENTS:
         stride = -(-n_rows * n // AUTO_SAMPLE_ELEMENTS)
         return np.ascontiguousarray(rows[:, ::stride])
     return rows
@@ -453,17 +463,17 @@ def _plan(rows: np.ndarray, nmse: float, setting: _Setting) -> _Plan:
     def kept_energy(sign: int, k: np.ndarray) -> np.ndarray:
         return pre[ridx, n] - pre[ridx, n - k] if sign == 0 else pre[ridx, k]
 
-    # ATKF: the requested fractions, raised rung by rung where dropping eats > half the budget
+    # ATKF: the requested fractions, raised rung by rung while dropping would use more than
+    # drop_share of the row's budget
     k = np.zeros((n_rows, 2), dtype=np.int64)
     settled = np.zeros(n_rows, dtype=bool)
-    for rung in (1.0, *[f for f in AUTO_KEEP if f > min(setting.keep_pos, setting.keep_neg)])[::-1]:
+    floor = min(setting.keep_pos, setting.keep_neg)
+    for rung in sorted({floor, *(f for f in KEEP_LADDER if f > floor)}):
         fp, fn = max(setting.keep_pos, rung), max(setting.keep_neg, rung)
-        if rung == 1.0:
-            fp = fn = 1.0
         kp = np.minimum(np.ceil(fp * counts[:, 0]).astype(np.int64), counts[:, 0])
         kn = np.minimum(np.ceil(fn * counts[:, 1]).astype(np.int64), counts[:, 1])
         dropped = energy - kept_energy(0, kp) - kept_energy(1, kn)
-        ok = ~settled & ((dropped <= 0.5 * budget) | (rung == 1.0))
+        ok = ~settled & ((dropped <= setting.drop_share * budget) | (rung >= 1.0))
         k[ok, 0], k[ok, 1] = kp[ok], kn[ok]
         settled |= ok
         if settled.all():
