@@ -106,8 +106,8 @@ def measure(name: str, x: np.ndarray, config: dict[str, Any], repeats: int) -> P
     overhead = None
     if config["id"] == "slicer":
         report = c.analyze(tensor)  # type: ignore[attr-defined]
-        limit = report["main_entropy_bytes"] + report["side_bytes"]
-        overhead = 100 * (report["main_bytes"] + report["side_bytes"] - limit) / limit
+        limit = report["entropy_bytes"] + report["model_bytes"]
+        overhead = 100 * (report["coded_bytes"] - report["entropy_bytes"]) / limit
     ref_nmse = max(worst, 1e-7)
     return Point(
         tensor=name,
@@ -267,7 +267,7 @@ def per_token_table(ifs: dict[str, np.ndarray], tokens: int) -> str:
                 sizes.append(len(payload))
                 worst = max(worst, float(row_nmse(x.numpy(), y.numpy()).max()))
                 report = c.analyze(x)  # type: ignore[attr-defined]
-                bits_ideal.append(report["main_entropy_bytes"])
+                bits_ideal.append(report["entropy_bytes"])
             overhead = [s - i for s, i in zip(sizes, bits_ideal, strict=True)]
             rows.append(
                 [

@@ -305,9 +305,8 @@ class Slicer(Codec):
         numel = math.prod(shape)
         reader = Reader(body, "slicer payload")
         head = Reader(reader.section(), "slicer side information")
-        side = entropy.StreamDecoder(reader.section())
         hist = Reader(reader.section(), "slicer code histograms")
-        main = entropy.StreamDecoder(reader.section())
+        side = main = entropy.StreamDecoder(reader.section())
         nb = head.u8()
         granularity = head.u8()
         if not 1 <= nb <= 16 or granularity > 1:
@@ -400,7 +399,6 @@ class Slicer(Codec):
             else np.zeros(0, np.int64)
         )
         head.done()
-        side.finish()
         group = _group_of(plan, kept)
         codes = np.zeros(n_kept, dtype=np.int64)
         for g, (s, j, b) in enumerate(keys):
@@ -606,8 +604,7 @@ def _write(
     kept = plan.kept & normal[:, None]
     present = plan.present & normal[:, None]
     head = bytearray((nb, 0 if granularity == "row" else 1))
-    side = entropy.StreamEncoder()
-    main = entropy.StreamEncoder()
+    side = main = entropy.StreamEncoder()  # one rANS stack; streams are read in this order
 
     _put_side(head, side, plan.mode, 3)
     _put_side(head, side, present[normal, 0] + 2 * present[normal, 1], 4)
@@ -657,25 +654,27 @@ def _write(
     keys = _group_keys(plan, present)
     rho = np.full(len(keys), RHO_UNIFORM, dtype=np.int64)
     hist = bytearray()
+    streams = []
     for g, (s, j, b) in enumerate(keys):
         sel = codes[group == (s * nb + j) * N_LEVELS + b]
         rho[g], probs = _fit_code_model(sel, b)
         if rho[g] == RHO_HISTOGRAM:
             entropy.write_histogram(hist, np.bincount(sel, minlength=LEVELS[b]))
-        main.add(sel, probs)
+        streams.append((sel, probs))
     _put_side(head, side, rho, RHO_LEVELS + 1)
+    for sel, probs in streams:
+        main.add(sel, probs)
 
     out = bytearray()
-    side_bytes, main_bytes = side.finish(), main.finish()
+    coded = main.finish()
     write_section(out, bytes(head))
-    write_section(out, side_bytes)
     write_section(out, bytes(hist))
-    write_section(out, main_bytes)
+    write_section(out, coded)
     if report is not None:
         report.update(
-            side_bytes=len(head) + len(side_bytes) + len(hist),
-            main_bytes=len(main_bytes),
-            main_entropy_bytes=main.empirical_bits() / 8,
+            model_bytes=len(head) + len(hist),
+            coded_bytes=len(coded),
+            entropy_bytes=main.empirical_bits() / 8,
             verbatim_rows=int((plan.mode != MODE_NORMAL).sum()),
         )
     for mode, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
