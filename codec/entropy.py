@@ -19,6 +19,7 @@ import math
 import constriction
 import numpy as np
 
+from codec import _kernels
 from codec.errors import CodecError
 
 SUPER_ALPHABET = 4096
@@ -137,8 +138,9 @@ class StreamDecoder:
             supers = np.asarray(self._coder.decode(model, -(-count // k)), dtype=np.int64)
         except Exception as exc:
             raise CodecError(f"rANS stream is malformed ({exc})") from exc
-        digits = (supers[:, None] // alphabet ** np.arange(k, dtype=np.int64)) % alphabet
-        return digits.ravel()[:count]
+        if supers.min(initial=0) < 0:
+            raise CodecError("rANS stream decoded a negative symbol")
+        return _kernels.unpack_digits(supers, alphabet, k, count)
 
     def finish(self) -> None:
         """Check that the stack was consumed exactly (a cheap integrity check)."""

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codec import entropy
+from codec import _kernels, entropy
 from codec.base import TORCH_DTYPES, Codec, check_choice, check_finite, check_number, prepare
 from codec.bitstream import Reader, write_section, write_varint
 from codec.errors import CodecError
@@ -53,6 +53,7 @@ GRID = 8  # cut points per octave
 #: Quantisation levels a block may use: bitwidths 0..8 in half-bit steps.
 LEVELS = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256])
 N_LEVELS = len(LEVELS)
+LEVELS_F32 = LEVELS.astype(np.float32)
 MAX_BITS = N_LEVELS - 1  # the highest level index
 MASK_LEVELS = 64  # kept fraction quantised to 1/64 for the mask model
 SIGN_LEVELS = 256
@@ -378,19 +379,10 @@ class Slicer(Codec):
                     blk[sel] = main.take(entropy.uniform(nb), int(sel.sum()))
             else:
                 raise CodecError(f"slicer: unknown block-id model flag {flag}")
-        plan = _Plan(
-            mode,
-            kept,
-            np.zeros((n_rows, n), bool),
-            np.zeros((n_rows, n), np.int8),
-            q,
-            bits,
-            present,
-        )
-        plan.neg[kept] = neg
-        plan.block[kept] = blk
-        rows_of = np.broadcast_to(np.arange(n_rows)[:, None], (n_rows, n))[kept]
-        if not present[rows_of, neg.astype(np.int64)].all():
+        # neg and block stay in survivor order here (the encoder's plan holds them per element)
+        plan = _Plan(mode, kept, neg, blk.astype(np.int8), q, bits, present)
+        group, consistent = _kernels.survivor_groups(kept, neg, plan.block, bits, present, N_LEVELS)
+        if not consistent:
             raise CodecError("slicer: a survivor's sign has no cuts in its row")
         keys = _group_keys(plan, present)
         rho = (
@@ -399,7 +391,6 @@ class Slicer(Codec):
             else np.zeros(0, np.int64)
         )
         head.done()
-        group = _group_of(plan, kept)
         codes = np.zeros(n_kept, dtype=np.int64)
         for g, (s, j, b) in enumerate(keys):
             sel = group == (s * nb + j) * N_LEVELS + b
@@ -411,7 +402,8 @@ class Slicer(Codec):
             codes[sel] = main.take(probs, int(sel.sum()))
         hist.done()
         main.finish()
-        out = _reconstruct(plan, (n_rows, n), codes)
+        cuts = _cut_values(q)
+        out = _kernels.reconstruct(kept, neg, plan.block, codes, bits, cuts, LEVELS_F32)
         for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
             sel = mode == m
             out[sel] = reader.array(dt, int(sel.sum()) * n).reshape(-1, n)
@@ -497,15 +489,7 @@ def _plan(rows: np.ndarray, nmse: float, setting: _Setting) -> _Plan:
         q[:, s, nb] = qt
     q = np.where(present[:, :, None], q, 0)
     cuts = _cut_values(q)  # [R, 2, B+1]
-    mags = np.abs(rows)
-    neg = rows < 0
-    sign_idx = neg.astype(np.int64)
-    row_cuts = cuts[ridx[:, None], sign_idx]  # [R, N, B+1]
-    kept = (mags >= row_cuts[:, :, 0]) & (rows != 0) & present[ridx[:, None], sign_idx]
-    block = np.zeros(rows.shape, dtype=np.int8)
-    for j in range(1, nb):
-        block += mags >= row_cuts[:, :, j]
-    block[~kept] = 0
+    kept, neg, block = _kernels.assign(rows, cuts, present)
     bits = _allocate(rows, kept, neg, block, cuts, budget, energy)
     return _Plan(np.zeros(n_rows, np.int64), kept, neg, block, q, bits, present)
 
@@ -522,14 +506,9 @@ def _allocate(
     """Greedy marginal-return bit allocation per row, then exact verification."""
     n_rows, _ = rows.shape
     nb = cuts.shape[2] - 1
-    flat_group = (np.arange(n_rows)[:, None] * 2 + neg) * nb + block  # [R, N]
-    n_blk = np.bincount(flat_group[kept], minlength=n_rows * 2 * nb).reshape(n_rows, 2 * nb)
+    n_blk, kept_energy = _kernels.block_stats(rows, kept, neg, block, nb)
     width = (cuts[:, :, 1:] - cuts[:, :, :-1]).astype(np.float64).reshape(n_rows, 2 * nb)
-    d_drop = energy - np.bincount(
-        np.repeat(np.arange(n_rows), rows.shape[1])[kept.ravel()],
-        weights=(rows.astype(np.float64) ** 2)[kept],
-        minlength=n_rows,
-    )
+    d_drop = energy - kept_energy
     target = budget - d_drop
     kept_n = np.maximum(n_blk.sum(axis=1), 1)
     step0 = np.sqrt(12 * np.maximum(target, 1e-300) / kept_n)
@@ -564,21 +543,17 @@ def _verify(rows: np.ndarray, plan: _Plan, nmse: float, dtype: str) -> None:
     nb = plan.bits.shape[2]
     active = np.arange(rows.shape[0])
     for _ in range(2 * nb * MAX_BITS + 1):
-        sub = plan.subset(active)
-        x = rows[active]
-        x64 = x.astype(np.float64)
-        budget = nmse * (x64**2).sum(axis=1)
+        sub = plan.subset(active) if len(active) < rows.shape[0] else plan
+        x = rows[active] if sub is not plan else rows
         codes, _ = _codes(x, sub, sub.kept)
-        err = (x64 - _cast(_reconstruct(sub, x.shape, codes), dtype)) ** 2
-        over = (err.sum(axis=1) > budget) & (sub.mode == MODE_NORMAL)
+        recon = _cast(_reconstruct(sub, sub.kept, codes), dtype)
+        row_err, energy, blk_err = _kernels.errors(x, recon, sub.kept, sub.neg, sub.block, nb)
+        budget = nmse * energy
+        over = (row_err > budget) & (sub.mode == MODE_NORMAL)
         if not over.any():
             return
         n_sub = len(active)
-        flat_group = (np.arange(n_sub)[:, None] * 2 + sub.neg) * nb + sub.block
-        blk_err = np.bincount(
-            flat_group[sub.kept], weights=err[sub.kept], minlength=n_sub * 2 * nb
-        ).reshape(n_sub, 2 * nb)
-        bits = sub.bits.reshape(n_sub, 2 * nb)
+        bits = sub.bits.reshape(n_sub, 2 * nb).copy()
         blk_err[bits >= MAX_BITS] = -1.0
         pick = np.argmax(blk_err, axis=1)
         can = over & (blk_err[np.arange(n_sub), pick] > 0)
@@ -587,7 +562,7 @@ def _verify(rows: np.ndarray, plan: _Plan, nmse: float, dtype: str) -> None:
         stuck = over & ~can
         if stuck.any():
             f16 = _cast(x[stuck].astype(np.float16).astype(np.float32), dtype)
-            f16_ok = ((x64[stuck] - f16) ** 2).sum(axis=1) <= budget[stuck]
+            f16_ok = ((x[stuck].astype(np.float64) - f16) ** 2).sum(axis=1) <= budget[stuck]
             plan.mode[active[stuck]] = np.where(f16_ok, MODE_FP16, MODE_FP32)
         active = active[can]
         if active.size == 0:
@@ -655,8 +630,10 @@ def _write(
     rho = np.full(len(keys), RHO_UNIFORM, dtype=np.int64)
     hist = bytearray()
     streams = []
+    by_group, offsets = _kernels.split_by_group(codes, group, 2 * nb * N_LEVELS)
     for g, (s, j, b) in enumerate(keys):
-        sel = codes[group == (s * nb + j) * N_LEVELS + b]
+        number = (s * nb + j) * N_LEVELS + b
+        sel = by_group[offsets[number] : offsets[number + 1]]
         rho[g], probs = _fit_code_model(sel, b)
         if rho[g] == RHO_HISTOGRAM:
             entropy.write_histogram(hist, np.bincount(sel, minlength=LEVELS[b]))
@@ -683,16 +660,6 @@ def _write(
 
 
 # -- helpers shared by encoder and decoder ----------------------------------------------------
-def _group_of(plan: _Plan, kept: np.ndarray) -> np.ndarray:
-    """Group number (sign, block, bits) of every survivor, in row-major order."""
-    nb = plan.bits.shape[2]
-    r = np.broadcast_to(np.arange(kept.shape[0])[:, None], kept.shape)[kept]
-    s = plan.neg[kept].astype(np.int64)
-    j = plan.block[kept].astype(np.int64)
-    b = plan.bits[r, s, j]
-    return (s * nb + j) * N_LEVELS + b
-
-
 def _group_keys(plan: _Plan, present: np.ndarray) -> list[tuple[int, int, int]]:
     """Every (sign, block, bits>0) combination the side information declares, in order."""
     nb = plan.bits.shape[2]
@@ -707,38 +674,19 @@ def _group_keys(plan: _Plan, present: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _codes(rows: np.ndarray, plan: _Plan, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Quantisation codes and group numbers of every survivor."""
-    nb = plan.bits.shape[2]
-    r = np.broadcast_to(np.arange(rows.shape[0])[:, None], rows.shape)[kept]
-    s = plan.neg[kept].astype(np.int64)
-    j = plan.block[kept].astype(np.int64)
-    b = plan.bits[r, s, j]
+    """Quantisation codes and group numbers of every survivor (encoder: per-element plan)."""
     cuts = _cut_values(plan.q)
-    lo = cuts[r, s, j]
-    step = (cuts[r, s, j + 1] - lo) / LEVELS[b].astype(np.float32)
-    mags = np.abs(rows[kept])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        code = np.where(step > 0, np.floor((mags - lo) / step), 0)
-    code = np.clip(code, 0, LEVELS[b] - 1).astype(np.int64)
-    return code, (s * nb + j) * N_LEVELS + b
+    return _kernels.quantize(
+        rows, kept, plan.neg, plan.block, plan.bits, cuts, LEVELS_F32, N_LEVELS
+    )
 
 
-def _reconstruct(plan: _Plan, shape: tuple[int, int], codes: np.ndarray) -> np.ndarray:
-    """Decoded float32 rows (encoder and decoder share this exact arithmetic); ``codes`` are
-    those of every survivor of ``plan.kept`` in row-major order."""
-    kept = plan.kept
-    out = np.zeros(shape, dtype=np.float32)
-    r = np.broadcast_to(np.arange(shape[0])[:, None], shape)[kept]
-    s = plan.neg[kept].astype(np.int64)
-    j = plan.block[kept].astype(np.int64)
-    b = plan.bits[r, s, j]
+def _reconstruct(plan: _Plan, kept: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Decoded float32 rows from an encoder plan (the decoder calls the same kernel)."""
     cuts = _cut_values(plan.q)
-    lo = cuts[r, s, j]
-    step = (cuts[r, s, j + 1] - lo) / LEVELS[b].astype(np.float32)
-    value = lo + (codes.astype(np.float32) + np.float32(0.5)) * step
-    out[kept] = np.where(s == 1, -value, value)
-    out[plan.mode != MODE_NORMAL] = 0.0
-    return out
+    return _kernels.reconstruct(
+        kept, plan.neg[kept], plan.block[kept], codes, plan.bits, cuts, LEVELS_F32
+    )
 
 
 def _fit_code_model(codes: np.ndarray, bits: int) -> tuple[int, np.ndarray]:
