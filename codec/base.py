@@ -68,9 +68,16 @@ def check_finite(values: np.ndarray, codec_id: str) -> None:
         )
 
 
-def to_tensor(values: np.ndarray, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """Float32 values back to a tensor of the caller's dtype and shape."""
+def to_tensor(
+    values: np.ndarray, dtype: str, shape: tuple[int, ...], *, clamp: bool = False
+) -> torch.Tensor:
+    """Float32 values back to a tensor of the caller's dtype and shape; ``clamp`` keeps finite
+    values finite in a narrower dtype (a lossy reconstruction may overshoot the input's range
+    by a rounding step, which near float16's maximum would otherwise become inf)."""
     array = np.ascontiguousarray(values, dtype=np.float32).reshape(shape)
+    if clamp and dtype != "float32":
+        peak = float(torch.finfo(TORCH_DTYPES[dtype]).max)
+        array = np.asarray(np.clip(array, -peak, peak), dtype=np.float32)
     return torch.from_numpy(array).to(TORCH_DTYPES[dtype])
 
 
@@ -157,7 +164,7 @@ class Codec(ABC):
             raise CodecError(
                 f"{self.codec_id}: body decodes to {values.size} values, header says {header.numel}"
             )
-        return to_tensor(values, header.dtype, header.shape)
+        return to_tensor(values, header.dtype, header.shape, clamp=not self.lossless)
 
     def stats(self, x: Any) -> CodecStats:
         """Encode once, decode once, and report size and distortion."""

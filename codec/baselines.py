@@ -185,6 +185,8 @@ class Zstd(Codec):
     def _decode_body(self, body: memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
         n = math.prod(shape)
         try:
+            if zstandard.frame_content_size(bytes(body)) not in (-1, 2 * n):  # no zstd bombs
+                raise CodecError(f"zstd: frame size is not the {2 * n} bytes the shape needs")
             raw = zstandard.ZstdDecompressor().decompress(bytes(body), max_output_size=2 * n)
         except zstandard.ZstdError as exc:
             raise CodecError(f"zstd: corrupt body ({exc})") from exc

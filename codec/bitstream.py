@@ -28,9 +28,10 @@ from codec.errors import CodecError
 MAGIC = 0xA7
 FORMAT_VERSION = 1
 MAX_NDIM = 32
-#: Decoders refuse payloads that declare more elements than this (512 MiB of float32 output);
+#: Decoders refuse payloads that declare more elements than this (128 MiB of float32 output;
+#: decoding a hostile payload of this size can still cost seconds and a few GiB);
 #: raise it (``codec.bitstream.MAX_ELEMENTS = ...``) to decode larger tensors.
-MAX_ELEMENTS = 2**27
+MAX_ELEMENTS = 2**25
 
 DTYPES = ("float32", "float16", "bfloat16")
 

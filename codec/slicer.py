@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codec import _kernels, entropy
+from codec import _kernels, bitstream, entropy
 from codec.base import TORCH_DTYPES, Codec, check_choice, check_finite, check_number, prepare
 from codec.bitstream import Reader, write_section, write_varint
 from codec.errors import CodecError
@@ -227,11 +227,14 @@ class Slicer(Codec):
         return values.reshape(values.shape[0], -1)
 
     def _encode_body(self, values: np.ndarray, dtype: str) -> bytes:
+        if values.size == 0:
+            return b""
         rows = self._rows(values)
         if self.max_nmse is not None:
             return self._encode_rows(rows, self.max_nmse, dtype)
         assert self.bits_per_element is not None
-        target_bytes = self.bits_per_element * values.size / 8
+        container = len(bitstream.pack(self.numeric_id, dtype, values.shape, b""))
+        target_bytes = self.bits_per_element * values.size / 8 - container
         lo, hi = -8.0, 0.0  # log10 of the nmse budget
         best = self._encode_rows(rows, 1.0, dtype)
         for _ in range(12):
@@ -304,6 +307,9 @@ class Slicer(Codec):
     # -- decoding -----------------------------------------------------------------------------
     def _decode_body(self, body: memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
         numel = math.prod(shape)
+        if numel == 0:
+            Reader(body, "slicer payload").done()
+            return np.zeros(0, dtype=np.float32)
         reader = Reader(body, "slicer payload")
         head = Reader(reader.section(), "slicer side information")
         hist = Reader(reader.section(), "slicer code histograms")
