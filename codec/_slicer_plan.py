@@ -1,0 +1,227 @@
+"""SLICER's encoder stages on rows: ATKF thresholds, MS cuts, ABQ bit allocation and its exact
+verification, plus the quantiser and reconstruction that encoder and decoder share.
+
+See ``codec.slicer`` for the design; the stored format lives in ``codec._slicer_stream``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from codec import _kernels
+from codec.base import TORCH_DTYPES
+
+GRID = 8  # cut points per octave
+#: Quantisation levels a block may use: bitwidths 0..8 in half-bit steps.
+LEVELS = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256])
+N_LEVELS = len(LEVELS)
+LEVELS_F32 = LEVELS.astype(np.float32)
+MAX_BITS = N_LEVELS - 1  # the highest level index
+#: Keep fractions a row may take, from all entries down to 0.3%, each 1/1.2 of the one before.
+KEEP_LADDER = tuple(1.2**-i for i in range(33))
+MODE_NORMAL, MODE_FP16, MODE_FP32 = 0, 1, 2  # how a row is stored
+
+
+def cut_values(q: np.ndarray) -> np.ndarray:
+    """Grid index -> magnitude (float32), identical in encoder and decoder."""
+    return np.exp2(q.astype(np.float64) / GRID).astype(np.float32)
+
+
+@dataclass
+class Plan:
+    """Everything the bitstream needs about each row. The encoder holds ``neg`` and ``block``
+    per element ([R, N], meaningful where kept); the decoder holds them per survivor."""
+
+    mode: np.ndarray  # [R] int
+    kept: np.ndarray  # [R, N] bool
+    neg: np.ndarray  # bool: the entry is negative
+    block: np.ndarray  # int8 block id
+    q: np.ndarray  # [R, 2, B+1] int grid cuts
+    bits: np.ndarray  # [R, 2, B] int
+    present: np.ndarray  # [R, 2] bool: sign has survivors
+
+    def subset(self, idx: np.ndarray) -> Plan:
+        """The plan of some rows (copies)."""
+        return Plan(
+            self.mode[idx],
+            self.kept[idx],
+            self.neg[idx],
+            self.block[idx],
+            self.q[idx],
+            self.bits[idx],
+            self.present[idx],
+        )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One concrete encoder setting: keep fractions per sign and the block count."""
+
+    keep_pos: float  # the smallest fraction of each sign a row keeps
+    keep_neg: float
+    blocks: int
+    drop_share: float  # a row keeps more until dropped energy <= drop_share * its budget
+
+
+def plan_rows(rows: np.ndarray, nmse: float, setting: Setting) -> Plan:
+    """Thresholds, cuts, block ids and bit allocation for every row."""
+    n_rows, n = rows.shape
+    nb = setting.blocks
+    srt = np.sort(rows, axis=1)
+    counts = np.stack([(rows > 0).sum(axis=1), (rows < 0).sum(axis=1)], axis=1)  # [R, 2]
+    prefix = torch.zeros(n_rows, n + 1, dtype=torch.float64)
+    prefix[:, 1:] = torch.cumsum(torch.from_numpy(srt).double() ** 2, dim=1)
+    pre = prefix.numpy()
+    energy = pre[:, n]
+    budget = nmse * energy
+    ridx = np.arange(n_rows)
+
+    def mag(sign: int, i: np.ndarray) -> np.ndarray:
+        """Magnitude of the i-th largest entry of a sign (i is [R, m])."""
+        i = np.clip(i, 0, n - 1)
+        return srt[ridx[:, None], n - 1 - i] if sign == 0 else -srt[ridx[:, None], i]
+
+    def kept_energy(sign: int, k: np.ndarray) -> np.ndarray:
+        return pre[ridx, n] - pre[ridx, n - k] if sign == 0 else pre[ridx, k]
+
+    # ATKF: the requested fractions, raised rung by rung while dropping would use more than
+    # drop_share of the row's budget
+    k = np.zeros((n_rows, 2), dtype=np.int64)
+    settled = np.zeros(n_rows, dtype=bool)
+    floor = min(setting.keep_pos, setting.keep_neg)
+    for rung in sorted({floor, *(f for f in KEEP_LADDER if f > floor)}):
+        fp, fn = max(setting.keep_pos, rung), max(setting.keep_neg, rung)
+        kp = np.minimum(np.ceil(fp * counts[:, 0]).astype(np.int64), counts[:, 0])
+        kn = np.minimum(np.ceil(fn * counts[:, 1]).astype(np.int64), counts[:, 1])
+        dropped = energy - kept_energy(0, kp) - kept_energy(1, kn)
+        ok = ~settled & ((dropped <= setting.drop_share * budget) | (rung >= 1.0))
+        k[ok, 0], k[ok, 1] = kp[ok], kn[ok]
+        settled |= ok
+        if settled.all():
+            break
+
+    # MS: equal-cardinality cuts, rounded down onto the log grid
+    present = k > 0
+    q = np.zeros((n_rows, 2, nb + 1), dtype=np.int64)
+    for s in (0, 1):
+        edges = np.rint(k[:, s, None] * (nb - np.arange(nb + 1)) / nb).astype(np.int64)
+        lows = mag(s, np.maximum(edges[:, :nb] - 1, 0))
+        top = mag(s, np.zeros((n_rows, 1), np.int64))[:, 0]
+        with np.errstate(divide="ignore"):
+            ql = np.floor(np.log2(np.maximum(lows.astype(np.float64), 1e-45)) * GRID).astype(
+                np.int64
+            )
+            qt = np.ceil(np.log2(np.maximum(top.astype(np.float64), 1e-45)) * GRID).astype(np.int64)
+        ql = np.maximum.accumulate(ql, axis=1)
+        ql = ql - (cut_values(ql) > lows)  # a cut never exceeds its block's lowest member
+        ql = np.maximum.accumulate(ql, axis=1)
+        qt = np.maximum(qt + (cut_values(qt) < top), ql[:, -1])  # nor the top cut the maximum
+        q[:, s, :nb] = ql
+        q[:, s, nb] = qt
+    q = np.where(present[:, :, None], q, 0)
+    cuts = cut_values(q)  # [R, 2, B+1]
+    kept, neg, block = _kernels.assign(rows, cuts, present)
+    bits = allocate(rows, kept, neg, block, cuts, budget, energy)
+    return Plan(np.zeros(n_rows, np.int64), kept, neg, block, q, bits, present)
+
+
+def allocate(
+    rows: np.ndarray,
+    kept: np.ndarray,
+    neg: np.ndarray,
+    block: np.ndarray,
+    cuts: np.ndarray,
+    budget: np.ndarray,
+    energy: np.ndarray,
+) -> np.ndarray:
+    """Greedy marginal-return bit allocation per row, then exact verification."""
+    n_rows, _ = rows.shape
+    nb = cuts.shape[2] - 1
+    n_blk, kept_energy = _kernels.block_stats(rows, kept, neg, block, nb)
+    width = (cuts[:, :, 1:] - cuts[:, :, :-1]).astype(np.float64).reshape(n_rows, 2 * nb)
+    d_drop = energy - kept_energy
+    target = budget - d_drop
+    kept_n = np.maximum(n_blk.sum(axis=1), 1)
+    step0 = np.sqrt(12 * np.maximum(target, 1e-300) / kept_n)
+    with np.errstate(divide="ignore"):
+        want = np.maximum(width, 1e-300) / step0[:, None]
+    bits = np.searchsorted(LEVELS, want, side="right") - 2
+    bits = np.clip(bits, 0, MAX_BITS).astype(np.int64)
+    bits[n_blk == 0] = 0
+
+    def model_d(b: np.ndarray) -> np.ndarray:
+        return n_blk * (width / LEVELS[b]) ** 2 / 12
+
+    for _ in range(2 * nb * MAX_BITS):
+        d_now = model_d(bits)
+        over = d_now.sum(axis=1) > target
+        if not over.any():
+            break
+        up = np.minimum(bits + 1, MAX_BITS)
+        gain = (d_now - model_d(up)) / (n_blk * np.log2(LEVELS[up] / LEVELS[bits]) + 1e-12)
+        cur = np.where((bits < MAX_BITS) & (n_blk > 0), gain, -1.0)
+        pick = np.argmax(cur, axis=1)
+        ok = over & (cur[np.arange(n_rows), pick] > 0)
+        if not ok.any():
+            break
+        bits[np.flatnonzero(ok), pick[ok]] += 1
+    return bits.reshape(n_rows, 2, nb)
+
+
+def verify(rows: np.ndarray, plan: Plan, nmse: float, dtype: str) -> None:
+    """Add bits until every row meets its budget on the exactly decoded values; after the first
+    pass only the rows still over budget are decoded again."""
+    nb = plan.bits.shape[2]
+    active = np.arange(rows.shape[0])
+    for _ in range(2 * nb * MAX_BITS + 1):
+        sub = plan.subset(active) if len(active) < rows.shape[0] else plan
+        x = rows[active] if sub is not plan else rows
+        codes, _ = quantize(x, sub, sub.kept)
+        recon = cast(reconstruct(sub, sub.kept, codes), dtype)
+        row_err, energy, blk_err = _kernels.errors(x, recon, sub.kept, sub.neg, sub.block, nb)
+        budget = nmse * energy
+        over = (row_err > budget) & (sub.mode == MODE_NORMAL)
+        if not over.any():
+            return
+        n_sub = len(active)
+        bits = sub.bits.reshape(n_sub, 2 * nb).copy()
+        blk_err[bits >= MAX_BITS] = -1.0
+        pick = np.argmax(blk_err, axis=1)
+        can = over & (blk_err[np.arange(n_sub), pick] > 0)
+        bits[np.flatnonzero(can), pick[can]] += 1
+        plan.bits[active] = bits.reshape(n_sub, 2, nb)
+        stuck = over & ~can
+        if stuck.any():
+            f16 = cast(x[stuck].astype(np.float16).astype(np.float32), dtype)
+            f16_ok = ((x[stuck].astype(np.float64) - f16) ** 2).sum(axis=1) <= budget[stuck]
+            plan.mode[active[stuck]] = np.where(f16_ok, MODE_FP16, MODE_FP32)
+        active = active[can]
+        if active.size == 0:
+            return
+    raise AssertionError("slicer: bit allocation did not converge")  # unreachable by design
+
+
+def quantize(rows: np.ndarray, plan: Plan, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quantisation codes and group numbers of every survivor (encoder: per-element plan)."""
+    cuts = cut_values(plan.q)
+    return _kernels.quantize(
+        rows, kept, plan.neg, plan.block, plan.bits, cuts, LEVELS_F32, N_LEVELS
+    )
+
+
+def reconstruct(plan: Plan, kept: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Decoded float32 rows from an encoder plan (the decoder calls the same kernel)."""
+    cuts = cut_values(plan.q)
+    return _kernels.reconstruct(
+        kept, plan.neg[kept], plan.block[kept], codes, plan.bits, cuts, LEVELS_F32
+    )
+
+
+def cast(values: np.ndarray, dtype: str) -> np.ndarray:
+    """What the caller will see after the decoder's cast to its dtype, as float64."""
+    if dtype == "float32":
+        return values.astype(np.float64)
+    return torch.from_numpy(np.ascontiguousarray(values)).to(TORCH_DTYPES[dtype]).double().numpy()

@@ -1,0 +1,321 @@
+"""SLICER's stored form: side information and rANS streams, written by ``write`` from an
+encoder plan and read back by ``read``.
+
+Body layout: ``head`` section (block count, granularity, model choices, first threshold, sign
+level), ``hist`` section (empirical code histograms), one rANS section (side streams, masks,
+signs, block ids, code-model levels, codes, in that order), then rows stored verbatim.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from codec import _kernels, entropy
+from codec._slicer_plan import (
+    LEVELS,
+    LEVELS_F32,
+    MODE_FP16,
+    MODE_FP32,
+    MODE_NORMAL,
+    N_LEVELS,
+    Plan,
+    cut_values,
+    quantize,
+)
+from codec.bitstream import Reader, write_section, write_varint
+from codec.errors import CodecError
+
+MASK_LEVELS = 64  # kept fraction quantised to 1/64 for the mask model
+SIGN_LEVELS = 256
+RHO_LEVELS = 64  # geometric decay levels; level RHO_HISTOGRAM means "empirical histogram"
+RHO_UNIFORM = 48
+RHO_HISTOGRAM = RHO_LEVELS
+DELTA_ALPHABET = 4096
+
+
+def rho_of(level: int) -> float:
+    return (level - RHO_UNIFORM) / 4.0
+
+
+def zigzag(v: np.ndarray) -> np.ndarray:
+    return np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.int64)
+
+
+def unzigzag(z: np.ndarray) -> np.ndarray:
+    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2).astype(np.int64)
+
+
+def universal(alphabet: int) -> np.ndarray:
+    """A fixed model for small non-negative integers: about 2*log2(v+1)+1 bits for v."""
+    v = np.arange(alphabet, dtype=np.float64)
+    return entropy._normalise(np.exp2(-(2 * np.floor(np.log2(v + 1)) + 1)))
+
+
+# -- side streams: small integers coded with their histogram or a universal model --------------
+def put_side(
+    head: bytearray, coder: entropy.StreamEncoder, values: np.ndarray, alphabet: int
+) -> None:
+    values = np.asarray(values, dtype=np.int64).ravel()
+    if values.size == 0:
+        return
+    if values.min() < 0 or values.max() >= alphabet:
+        raise CodecError(f"slicer: side value outside its alphabet of {alphabet}")
+    counts = np.bincount(values, minlength=alphabet)
+    universal_bits = entropy.cost_bits(counts, universal(alphabet))
+    hist_bits = entropy.entropy_bits(values, alphabet) + 8 * entropy.histogram_size_bytes(counts)
+    if hist_bits < universal_bits:
+        head.append(1)
+        entropy.write_histogram(head, counts)
+        coder.add(values, counts / counts.sum())
+    else:
+        head.append(0)
+        coder.add(values, universal(alphabet))
+
+
+def side_model(reader: Reader, alphabet: int) -> np.ndarray:
+    flag = reader.u8()
+    if flag == 0:
+        return universal(alphabet)
+    if flag != 1:
+        raise CodecError(f"slicer: unknown side-stream model flag {flag}")
+    counts = entropy.read_histogram(reader, alphabet)
+    if counts.sum() <= 0:
+        raise CodecError("slicer: empty side-stream histogram")
+    return counts / counts.sum()
+
+
+def write(
+    rows: np.ndarray, plan: Plan, granularity: str, report: dict[str, float] | None = None
+) -> bytes:
+    n = rows.shape[1]
+    nb = plan.bits.shape[2]
+    normal = plan.mode == MODE_NORMAL
+    kept = plan.kept & normal[:, None]
+    present = plan.present & normal[:, None]
+    head = bytearray((nb, 0 if granularity == "row" else 1))
+    side = main = entropy.StreamEncoder()  # one rANS stack; streams are read in this order
+
+    put_side(head, side, plan.mode, 3)
+    put_side(head, side, present[normal, 0] + 2 * present[normal, 1], 4)
+    kept_n = kept.sum(axis=1)
+    level = np.clip(np.rint(kept_n * MASK_LEVELS / max(n, 1)), 1, MASK_LEVELS - 1).astype(np.int64)
+    level = np.where(kept_n == 0, 0, np.where(kept_n == n, MASK_LEVELS, level))
+    put_side(head, side, level[normal], MASK_LEVELS + 1)
+    q0 = plan.q[:, :, 0][present]
+    write_varint(head, int(zigzag(q0[:1])[0]) if q0.size else 0)
+    put_side(head, side, zigzag(np.diff(q0)), DELTA_ALPHABET)
+    put_side(head, side, np.diff(plan.q, axis=2)[present], DELTA_ALPHABET)
+    put_side(head, side, plan.bits[present], N_LEVELS)
+
+    # main streams: masks per level, signs, block ids, codes per group
+    for lv in np.unique(level[normal]):
+        if 0 < lv < MASK_LEVELS:
+            main.add(
+                kept[normal & (level == lv)].astype(np.int64), entropy.bernoulli(lv / MASK_LEVELS)
+            )
+    neg = plan.neg[kept]
+    n_neg = int(neg.sum())
+    sign_level = (
+        0
+        if neg.size == 0
+        else int(np.clip(round(SIGN_LEVELS * n_neg / neg.size), 1, SIGN_LEVELS - 1))
+    )
+    if neg.size and n_neg in (0, neg.size):
+        sign_level = 0 if n_neg == 0 else SIGN_LEVELS
+    write_varint(head, sign_level)
+    if 0 < sign_level < SIGN_LEVELS:
+        main.add(neg.astype(np.int64), entropy.bernoulli(sign_level / SIGN_LEVELS))
+    blk = plan.block[kept].astype(np.int64)
+    for s in (0, 1):
+        ids = blk[neg == bool(s)]
+        counts = np.bincount(ids, minlength=nb)
+        hist_bits = entropy.entropy_bits(ids, nb) + 8 * entropy.histogram_size_bytes(counts)
+        if nb > 1 and ids.size and hist_bits < ids.size * math.log2(nb):
+            head.append(1)
+            entropy.write_histogram(head, counts)
+            main.add(ids, counts / counts.sum())
+        else:
+            head.append(0)
+            if nb > 1:
+                main.add(ids, entropy.uniform(nb))
+
+    codes, group = quantize(rows, plan, kept)
+    keys = group_keys(plan, present)
+    rho = np.full(len(keys), RHO_UNIFORM, dtype=np.int64)
+    hist = bytearray()
+    streams = []
+    by_group, offsets = _kernels.split_by_group(codes, group, 2 * nb * N_LEVELS)
+    for g, (s, j, b) in enumerate(keys):
+        number = (s * nb + j) * N_LEVELS + b
+        sel = by_group[offsets[number] : offsets[number + 1]]
+        rho[g], probs = fit_code_model(sel, b)
+        if rho[g] == RHO_HISTOGRAM:
+            entropy.write_histogram(hist, np.bincount(sel, minlength=LEVELS[b]))
+        streams.append((sel, probs))
+    put_side(head, side, rho, RHO_LEVELS + 1)
+    for sel, probs in streams:
+        main.add(sel, probs)
+
+    out = bytearray()
+    coded = main.finish()
+    write_section(out, bytes(head))
+    write_section(out, bytes(hist))
+    write_section(out, coded)
+    if report is not None:
+        report.update(
+            model_bytes=len(head) + len(hist),
+            coded_bytes=len(coded),
+            entropy_bytes=main.empirical_bits() / 8,
+            verbatim_rows=int((plan.mode != MODE_NORMAL).sum()),
+        )
+    for mode, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
+        out += rows[plan.mode == mode].astype(dt).tobytes()
+    return bytes(out)
+
+
+def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
+    """Float32 values of a SLICER body (flat); every defect raises ``CodecError``."""
+    numel = math.prod(shape)
+    if numel == 0:
+        Reader(body, "slicer payload").done()
+        return np.zeros(0, dtype=np.float32)
+    reader = Reader(body, "slicer payload")
+    head = Reader(reader.section(), "slicer side information")
+    hist = Reader(reader.section(), "slicer code histograms")
+    side = main = entropy.StreamDecoder(reader.section())
+    nb = head.u8()
+    granularity = head.u8()
+    if not 1 <= nb <= 16 or granularity > 1:
+        raise CodecError(f"slicer: bad block count {nb} or granularity flag {granularity}")
+    if granularity == 1 or len(shape) < 2:
+        n_rows, n = 1, numel
+    else:
+        n_rows = shape[0]
+        n = numel // n_rows if n_rows else 0
+
+    mode = side.take(side_model(head, 3), n_rows) if n_rows else np.zeros(0, np.int64)
+    normal = mode == MODE_NORMAL
+    n_normal = int(normal.sum())
+    pres_code = side.take(side_model(head, 4), n_normal) if n_normal else np.zeros(0, np.int64)
+    present = np.zeros((n_rows, 2), dtype=bool)
+    present[normal, 0] = pres_code % 2 == 1
+    present[normal, 1] = pres_code >= 2
+    n_present = int(present.sum())
+    level = np.zeros(n_rows, np.int64)
+    if n_normal:
+        level[normal] = side.take(side_model(head, MASK_LEVELS + 1), n_normal)
+    q0_first = int(unzigzag(np.array([head.varint(limit=2**20)]))[0])
+    q = np.zeros((n_rows, 2, nb + 1), dtype=np.int64)
+    if n_present:
+        dq0 = (
+            side.take(side_model(head, DELTA_ALPHABET), n_present - 1)
+            if n_present > 1
+            else np.zeros(0, np.int64)
+        )
+        q0 = q0_first + np.concatenate([[0], np.cumsum(unzigzag(dq0))])
+        dq = side.take(side_model(head, DELTA_ALPHABET), n_present * nb).reshape(n_present, nb)
+        qq = np.concatenate([q0[:, None], q0[:, None] + np.cumsum(dq, axis=1)], axis=1)
+        q[present] = qq
+        bits = np.zeros((n_rows, 2, nb), np.int64)
+        bits[present] = side.take(side_model(head, N_LEVELS), n_present * nb).reshape(n_present, nb)
+    else:
+        bits = np.zeros((n_rows, 2, nb), np.int64)
+    if np.abs(q).max(initial=0) > 4 * DELTA_ALPHABET:
+        raise CodecError("slicer: cut grid index out of range")
+
+    # masks
+    kept = np.zeros((n_rows, n), dtype=bool)
+    kept[normal & (level == MASK_LEVELS)] = True
+    for lv in np.unique(level[normal]):
+        if 0 < lv < MASK_LEVELS:
+            sel = normal & (level == lv)
+            kept[sel] = main.take(entropy.bernoulli(lv / MASK_LEVELS), int(sel.sum()) * n).reshape(
+                -1, n
+            )
+    if kept.sum(axis=1).any() and not (kept.any(axis=1) <= present.any(axis=1)).all():
+        raise CodecError("slicer: survivors in a row that declares none")
+    n_kept = int(kept.sum())
+    sign_level = head.varint(limit=SIGN_LEVELS)
+    if 0 < sign_level < SIGN_LEVELS:
+        neg = main.take(entropy.bernoulli(sign_level / SIGN_LEVELS), n_kept).astype(bool)
+    else:
+        neg = np.full(n_kept, sign_level == SIGN_LEVELS)
+    blk = np.zeros(n_kept, dtype=np.int64)
+    for s in (0, 1):
+        sel = neg == bool(s)
+        flag = head.u8()
+        if flag == 1:
+            counts = entropy.read_histogram(head, nb)
+            blk[sel] = main.take(counts / max(counts.sum(), 1), int(sel.sum()))
+        elif flag == 0:
+            if nb > 1:
+                blk[sel] = main.take(entropy.uniform(nb), int(sel.sum()))
+        else:
+            raise CodecError(f"slicer: unknown block-id model flag {flag}")
+    # neg and block stay in survivor order here (the encoder's plan holds them per element)
+    plan = Plan(mode, kept, neg, blk.astype(np.int8), q, bits, present)
+    group, consistent = _kernels.survivor_groups(kept, neg, plan.block, bits, present, N_LEVELS)
+    if not consistent:
+        raise CodecError("slicer: a survivor's sign has no cuts in its row")
+    keys = group_keys(plan, present)
+    rho = side.take(side_model(head, RHO_LEVELS + 1), len(keys)) if keys else np.zeros(0, np.int64)
+    head.done()
+    codes = np.zeros(n_kept, dtype=np.int64)
+    for g, (s, j, b) in enumerate(keys):
+        sel = group == (s * nb + j) * N_LEVELS + b
+        if rho[g] == RHO_HISTOGRAM:
+            counts = entropy.read_histogram(hist, int(LEVELS[b]))
+            probs = counts / max(counts.sum(), 1)
+        else:
+            probs = entropy.geometric(rho_of(int(rho[g])), int(LEVELS[b]))
+        codes[sel] = main.take(probs, int(sel.sum()))
+    hist.done()
+    main.finish()
+    cuts = cut_values(q)
+    out = _kernels.reconstruct(kept, neg, plan.block, codes, bits, cuts, LEVELS_F32)
+    for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
+        sel = mode == m
+        out[sel] = reader.array(dt, int(sel.sum()) * n).reshape(-1, n)
+    reader.done()
+    return out.reshape(-1)
+
+
+def group_keys(plan: Plan, present: np.ndarray) -> list[tuple[int, int, int]]:
+    """Every (sign, block, bits>0) combination the side information declares, in order."""
+    nb = plan.bits.shape[2]
+    keys = set()
+    for s in (0, 1):
+        b = plan.bits[present[:, s], s]  # [rows, nb]
+        for j in range(nb):
+            for bit in np.unique(b[:, j]).tolist():
+                if bit > 0:
+                    keys.add((s, j, int(bit)))
+    return sorted(keys)
+
+
+def fit_code_model(codes: np.ndarray, bits: int) -> tuple[int, np.ndarray]:
+    """The cheaper of a geometric decay level (6 bits) and the empirical histogram."""
+    alphabet = int(LEVELS[bits])
+    counts = np.bincount(codes, minlength=alphabet)
+    costs = geometric_code_lengths(bits) @ counts
+    best_level = int(np.argmin(costs))
+    best_bits = float(costs[best_level])
+    hist_bits = entropy.entropy_bits(codes, alphabet) + 8 * entropy.histogram_size_bytes(counts)
+    if hist_bits < best_bits:
+        return RHO_HISTOGRAM, counts / max(counts.sum(), 1)
+    return best_level, entropy.geometric(rho_of(best_level), alphabet)
+
+
+@functools.lru_cache(maxsize=N_LEVELS)
+def geometric_code_lengths(bits: int) -> np.ndarray:
+    """[decay level, code] -> bits under each geometric model for a block of LEVELS[bits]."""
+    alphabet = int(LEVELS[bits])
+    return np.stack(
+        [
+            -np.log2(entropy._normalise(entropy.geometric(rho_of(lv), alphabet)))
+            for lv in range(RHO_LEVELS)
+        ]
+    )
