@@ -52,10 +52,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     rows = []
     for info in models.available():
-        splits = "-"
-        if not info.name.startswith("synthetic:") or args.all:
-            model = models.load(info.name)
-            splits = f"0..{model.num_blocks}"
+        model = models.load(info.name)  # synthetic models build no weights until they run
+        splits = f"0..{model.num_blocks}"
         rows.append([info.name, info.task, "yes" if info.pretrained else "no", splits, info.source])
     print(_table(["model", "task", "pretrained", "split points", "weights"], rows))
     print("\n'split points' 0 sends the input; the last runs the whole model on the device.")
@@ -98,6 +96,59 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import models
+    from models.calibrate import calibrate
+
+    model = models.load(args.model)
+    workloads = _calibration_workloads(model, args.batch)
+    first, *more = workloads
+    report = calibrate(
+        model,
+        first.x,
+        args.name,
+        seq_len=first.seq_len,
+        batch=first.batch,
+        more=more,
+        repeats=args.repeats,
+        threads=args.threads,
+    )
+    rows = [
+        [block, workload, measured * 1e3, predicted * 1e3, 100 * err, bound]
+        for block, workload, measured, predicted, err, bound in report.rows()
+    ]
+    headers = ["block", "workload", "measured ms", "predicted ms", "rel err %", "bound"]
+    print(_table(headers, rows))
+    spec = report.spec
+    print(
+        f"\nfitted {spec.name!r}: efficiency compute {spec.efficiency_compute:.3f}, memory "
+        f"{spec.efficiency_memory:.3f}, per-block overhead {spec.block_overhead_s * 1e6:.1f} us, "
+        f"per-call overhead {spec.call_overhead_s * 1e6:.1f} us; median relative error "
+        f"{100 * report.median_relative_error:.1f}% over {len(rows)} block timings"
+    )
+    out = args.out or f"results/calibration/{args.name}-{model.name.replace(':', '_')}.yaml"
+    print(f"hardware entry written to {report.write_yaml(out)}")
+    return 0
+
+
+def _calibration_workloads(model: Any, batch: int) -> list[Any]:
+    """What to time: a prefill and a one-token step for LMs, a batch of inputs otherwise."""
+    import torch
+
+    from models.calibrate import Workload
+
+    samples = list(model.samples())
+    if model.task == "causal-lm":
+        ids = samples[0].x[None]
+        return [Workload(ids, seq_len=ids.shape[1]), Workload(ids[:, :1], seq_len=1)]
+    if model.task == "sentence-embedding":
+        texts = [s.text for s in samples[:batch]]
+        tokens = model.tokenize(texts)
+        return [Workload(tokens, seq_len=tokens.x.shape[1], batch=len(texts))]
+    images = torch.stack([s.x for s in samples[:batch]])
+    return [Workload(images, batch=images.shape[0])]
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import codec
     import models
@@ -126,7 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list models, tasks and split points")
-    p.add_argument("--all", action="store_true", help="also build synthetic models to count blocks")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("profile", help="per-block FLOPs, weight bytes and IF sizes of a model")
@@ -135,6 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--context-len", type=int, default=None, help="attended tokens (default seq)")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("calibrate", help="fit a hardware entry to measured per-block times")
+    p.add_argument("model")
+    p.add_argument("--name", default="this-cpu", help="name of the fitted hardware entry")
+    p.add_argument("--out", default=None, help="YAML path (default results/calibration/...)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    p.add_argument("--batch", type=int, default=4, help="inputs per call (vision, encoders)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("eval", help="task quality through a split with a codec in between")
     p.add_argument("--model", required=True)

@@ -77,6 +77,14 @@ class ImageClassifierSplit(SplitModel):
         split = self.check_split(split)
         return self._run(h, split, self.num_blocks)
 
+    def run_blocks(self, h: Any, start: int, stop: int) -> torch.Tensor:
+        """The feature at split ``start`` -> the feature at split ``stop``; lets
+        ``models.calibrate`` time each block alone."""
+        start, stop = self.check_split(start), self.check_split(stop)
+        if start > stop:
+            raise ModelError(f"{self.name}: run_blocks needs start <= stop, got {start} > {stop}")
+        return self._run(h, start, stop)
+
     def _run(self, x: Any, start: int, stop: int) -> torch.Tensor:
         self._check_input(x, start)
         with torch.no_grad():

@@ -39,3 +39,17 @@ def test_bad_codec_json_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["eval", "--model", "mobilenetv2", "--split", "3", "--codec", "{bad"])
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_calibrate_writes_a_hardware_entry(
+    tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from models.hardware import load_catalog
+
+    out = tmp_path / "cpu.yaml"  # type: ignore[operator]
+    args = ["calibrate", "mobilenetv2", "--repeats", "1", "--batch", "1", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "median relative error" in text and "features.18" in text
+    fitted = load_catalog(out)["this-cpu"]
+    assert 0 < fitted.efficiency_compute <= 1 and 0 < fitted.efficiency_memory <= 1
