@@ -1,8 +1,10 @@
 """Split DNN workloads: offline pretrained models, head/tail splits, cost profiles, quality.
 
-``models.load(name)`` builds a ``SplitModel``; ``models.available()`` lists the names.
+``models.load(name)`` builds a ``SplitModel``; ``models.available()`` lists the names;
+``models.profile(name_or_model, seq_len=..., batch=...)`` gives per-block costs.
 """
 
+from models.profile import if_bytes, profile
 from models.split import (
     BlockProfile,
     CausalSplitModel,
@@ -24,5 +26,7 @@ __all__ = [
     "ServerSession",
     "SplitModel",
     "available",
+    "if_bytes",
     "load",
+    "profile",
 ]
