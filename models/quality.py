@@ -87,10 +87,13 @@ def evaluate(
     *,
     limit: int | None = None,
     uncompressed: dict[str, float] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> QualityReport:
     """Quality of ``model`` at ``split`` with ``codec`` (a ``codec.Codec`` or None).
     ``limit`` caps the samples (LM windows; 10x that many sentences); pass the
-    ``uncompressed`` metrics of an earlier report at the same split to skip recomputing them."""
+    ``uncompressed`` metrics of an earlier report at the same split to skip recomputing them,
+    and one ``memo`` dict across calls on the same model to reuse unsplit outputs and head
+    features (only the codec and the tail run again)."""
     if not model.pretrained:
         raise ModelError(
             f"{model.name} has random weights (timing only); quality needs a pretrained model"
@@ -100,10 +103,11 @@ def evaluate(
     if metric_fn is None:
         raise ModelError(f"no quality metrics for task {model.task!r}")
     with torch.inference_mode():
+        memo = {} if memo is None else memo
         if uncompressed is None:
-            uncompressed, _ = metric_fn(model, split, Channel(None), limit)
+            uncompressed, _ = metric_fn(model, split, Channel(None), limit, memo)
         channel = Channel(codec)
-        metrics, count = metric_fn(model, split, channel, limit)
+        metrics, count = metric_fn(model, split, channel, limit, memo)
     raw, payload = channel.per_unit()
     config = codec.get_config() if codec is not None else None
     return QualityReport(model.name, split, config, count, raw, payload, metrics, uncompressed)
@@ -111,14 +115,14 @@ def evaluate(
 
 # -- causal LM ----------------------------------------------------------------------------------
 def _lm(
-    model: Any, split: int, channel: Channel, limit: int | None
+    model: Any, split: int, channel: Channel, limit: int | None, memo: dict[Any, Any]
 ) -> tuple[dict[str, float], int]:
     windows = model.token_windows("test")[: limit or LM_WINDOWS]
     nll, count, agree, kl = 0.0, 0, 0.0, 0.0
     for sample in windows:
         ids = sample.x[None]
-        reference = model(ids)[0]
-        h = model.head(ids, split)
+        reference = _cached(memo, ("lm-ref", sample.input_id), model, ids)[0]
+        h = _cached(memo, ("lm-head", split, sample.input_id), model.head, ids, split)
         logits = model.tail(channel.send(h[0], units=ids.shape[1])[None], split)[0]
         targets = sample.x[1:]
         nll += float(F.cross_entropy(logits[:-1].float(), targets, reduction="sum"))
@@ -131,12 +135,16 @@ def _lm(
         "top1_agreement": agree / positions,
         "kl_divergence": kl / positions,
         # the prompts go through the same codec but do not count towards bytes per token
-        "sentiment_accuracy": _sentiment_accuracy(model, split, Channel(channel.codec), limit),
+        "sentiment_accuracy": _sentiment_accuracy(
+            model, split, Channel(channel.codec), limit, memo
+        ),
     }
     return metrics, len(windows)
 
 
-def _sentiment_accuracy(model: Any, split: int, channel: Channel, limit: int | None) -> float:
+def _sentiment_accuracy(
+    model: Any, split: int, channel: Channel, limit: int | None, memo: dict[Any, Any]
+) -> float:
     from models.text import movie_sentences
 
     tokenizer = model.tokenizer
@@ -147,7 +155,7 @@ def _sentiment_accuracy(model: Any, split: int, channel: Channel, limit: int | N
     for sentence in sentences:
         prompt = SENTIMENT_PROMPT.format(text=sentence.text)
         ids = torch.tensor(tokenizer(prompt).input_ids, dtype=torch.int64)[None]
-        h = model.head(ids, split)
+        h = _cached(memo, ("sentiment-head", split, prompt), model.head, ids, split)
         logits = model.tail(channel.send(h[0])[None], split)[0, -1]
         correct += int((logits[positive] > logits[negative]) == bool(sentence.label))
     return correct / len(sentences)
@@ -170,30 +178,37 @@ def _kl(reference: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 # -- sentence embeddings ------------------------------------------------------------------------
 def _encoder(
-    model: Any, split: int, channel: Channel, limit: int | None
+    model: Any, split: int, channel: Channel, limit: int | None, memo: dict[Any, Any]
 ) -> tuple[dict[str, float], int]:
     from models.text import lee_similarity_matrix
 
     docs = model.document_samples()
-    doc_emb = _embed(model, split, channel, [s.x for s in docs])
+    doc_emb = _embed(model, split, channel, [s.x for s in docs], memo, "doc")
     human = lee_similarity_matrix()
     upper = np.triu_indices(len(docs), k=1)
     cosine = (doc_emb @ doc_emb.T)[upper]
     pearson = float(np.corrcoef(cosine, human[upper])[0, 1])
     sentences = _spread(list(model.samples()), limit * 10 if limit else None)
-    emb = _embed(model, split, channel, [s.x for s in sentences])
+    emb = _embed(model, split, channel, [s.x for s in sentences], memo, "sentence")
     labels = np.array([s.label for s in sentences])
     metrics = {"lee_pearson": pearson, "probe_accuracy": _probe_accuracy(emb, labels)}
     return metrics, len(docs) + len(sentences)
 
 
-def _embed(model: Any, split: int, channel: Channel, ids: Sequence[torch.Tensor]) -> np.ndarray:
+def _embed(
+    model: Any,
+    split: int,
+    channel: Channel,
+    ids: Sequence[torch.Tensor],
+    memo: dict[Any, Any],
+    kind: str,
+) -> np.ndarray:
     from models.encoder import EncoderBatch
 
     out = []
-    for x in ids:
+    for i, x in enumerate(ids):
         batch = EncoderBatch(x[None], torch.ones_like(x)[None])
-        h = model.head(batch, split)
+        h = _cached(memo, (kind, split, i), model.head, batch, split)
         sent = EncoderBatch(channel.send(h.x[0])[None], h.mask)
         out.append(model.tail(sent, split)[0].numpy())
     return np.stack(out)
@@ -211,14 +226,14 @@ def _probe_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
 
 # -- image classification -----------------------------------------------------------------------
 def _vision(
-    model: Any, split: int, channel: Channel, limit: int | None
+    model: Any, split: int, channel: Channel, limit: int | None, memo: dict[Any, Any]
 ) -> tuple[dict[str, float], int]:
     samples = list(model.samples())[: limit or None]
     agree, kl = 0.0, 0.0
     for sample in samples:
         x = sample.x[None]
-        reference = model(x)[0]
-        h = model.head(x, split)
+        reference = _cached(memo, ("image-ref", sample.input_id), model, x)[0]
+        h = _cached(memo, ("image-head", split, sample.input_id), model.head, x, split)
         logits = model.tail(channel.send(h[0])[None], split)[0]
         agree += float(logits.argmax() == reference.argmax())
         kl += float(_kl(reference[None], logits[None])[0])
@@ -226,7 +241,15 @@ def _vision(
     return {"top1_agreement": agree / n, "kl_divergence": kl / n}, n
 
 
-_TASKS: dict[str, Callable[[Any, int, Channel, int | None], tuple[dict[str, float], int]]] = {
+def _cached(memo: dict[Any, Any], key: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, computed once per ``key`` for as long as ``memo`` lives."""
+    if key not in memo:
+        memo[key] = fn(*args)
+    return memo[key]
+
+
+Metric = Callable[[Any, int, Channel, "int | None", dict[Any, Any]], tuple[dict[str, float], int]]
+_TASKS: dict[str, Metric] = {
     "causal-lm": _lm,
     "sentence-embedding": _encoder,
     "image-classification": _vision,
