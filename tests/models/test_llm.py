@@ -8,7 +8,7 @@ packaged GGUF into that cache (about 30 s on a laptop CPU), later runs load in a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,15 +40,6 @@ PUBLISHED_PARAMS = {
     "smollm2-1.7b": 1_711_376_384,
     "smollm2-135m": 134_515_008,
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The test machine's two cores are shared: one torch thread runs faster and steadier."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
