@@ -11,20 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.calibrate import (
-    CalibrationReport,
-    Workload,
-    _device_of,
-    calibrate,
-    fit_efficiency,
+from models.calibrate import CalibrationReport, Workload, calibrate, fit_efficiency
+from models.cost import block_time_s
+from models.hardware import get_hardware, load_catalog, read_entries, spec_from_dict
+from models.split import BlockProfile, Sample, SplitModel
+from models.timing import (
+    device_of,
     measure_block_times,
     measure_memory_bandwidth,
     measure_peak_flops,
     time_blocks,
 )
-from models.cost import block_time_s
-from models.hardware import get_hardware, load_catalog, read_entries, spec_from_dict
-from models.split import BlockProfile, Sample, SplitModel
 
 BATCH = 64
 # ("dense", d_in, d_out): Linear + ReLU on every row, compute-bound at this batch.
@@ -148,9 +145,9 @@ def test_inputs_on_cpu_are_timed_without_cuda_synchronisation() -> None:
         mask: torch.Tensor
 
     cpu = torch.device("cpu")
-    assert _device_of(Batch(torch.zeros(1), torch.zeros(1))) == cpu
-    assert _device_of([{"a": torch.zeros(1)}, "text"]) == cpu
-    assert _device_of("not a tensor") == cpu
+    assert device_of(Batch(torch.zeros(1), torch.zeros(1))) == cpu
+    assert device_of([{"a": torch.zeros(1)}, "text"]) == cpu
+    assert device_of("not a tensor") == cpu
 
 
 def test_micro_benchmarks_return_positive_rates() -> None:
