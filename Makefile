@@ -31,6 +31,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.codec_rd --out results/codec-rd
+	$(PY) -m benchmarks.quality_rd --out results/quality-rd
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

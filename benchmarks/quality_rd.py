@@ -181,10 +181,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if mine:
             best.append(max(mine, key=lambda h: h[4]))
         else:
-            best.append([name, "-", "target missed at every split and setting", "-", "-", "-"])
+            best.append([name, "-", "no SLICER setting meets the target", "-", "-", "-"])
     sections = [
         ("Quality against uplink bytes", table(headers, all_rows)),
-        ("Best setting per model within the target (>= 10x vs fp32, <= 1 pt; LM <= 2% ppl)",
+        ("Best SLICER setting per model within the target (>= 10x vs fp32, <= 1 pt; LM <= 2% ppl)",
          table(["model", "split", "codec", "bytes/sample", "x vs fp32", "loss"], best)),
         ("Controls: the metrics can fail", table(["model", "control", "value"], controls(limit))),
     ]  # fmt: skip
