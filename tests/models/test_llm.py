@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import models
+from codec import get_codec
 from models.llm import (
     SYNTHETIC_SPECS,
     LlamaSpec,
@@ -143,7 +144,14 @@ def test_reference_greedy_matches_generate(
 def test_split_generation_with_lossless_codec(
     smollm2: LlamaSplit, prompt: torch.Tensor, reference_tokens: list[int], split: int
 ) -> None:
-    tokens = split_greedy(smollm2, prompt, NEW_TOKENS, split, lambda h: h.clone())
+    """The lossless fp32 codec sits between the halves at every step (token ids at split 0
+    travel as they are)."""
+    fp32 = get_codec("fp32")
+
+    def transfer(h: torch.Tensor) -> torch.Tensor:
+        return fp32.decode(fp32.encode(h)) if h.is_floating_point() else h.clone()
+
+    tokens = split_greedy(smollm2, prompt, NEW_TOKENS, split, transfer)
     assert tokens == reference_tokens
 
 
