@@ -99,6 +99,7 @@ def run_model(name: str, limit: int | None) -> tuple[list[list[object]], list[li
             )  # fmt: skip
             if (
                 config is not None
+                and config["id"] == "slicer"
                 and ratio >= 10
                 and loss <= (2.0 if model.task == "causal-lm" else 1.0)
             ):
