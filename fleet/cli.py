@@ -91,7 +91,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         "IF kB (fp32)",
         "KV B/token",
     ]
-    print(f"{model.name}: seq_len={args.seq_len} batch={args.batch}")
+    lengths = f"seq_len={args.seq_len} " if model.task != "image-classification" else ""
+    print(f"{model.name}: {lengths}batch={args.batch}")
     print(_table(headers, rows))
     return 0
 
@@ -173,7 +174,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="slicer", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="slicer", description="slicer-fleet: split models, IF codecs and fleet simulation"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list models, tasks and split points")
