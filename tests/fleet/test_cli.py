@@ -44,12 +44,15 @@ def test_bad_codec_json_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 def test_calibrate_writes_a_hardware_entry(
     tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from models.hardware import load_catalog
+    from models.hardware import MAX_EFFICIENCY, load_catalog
 
     out = tmp_path / "cpu.yaml"  # type: ignore[operator]
     args = ["calibrate", "mobilenetv2", "--repeats", "1", "--batch", "1", "--out", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "median relative error" in text and "features.18" in text
-    fitted = load_catalog(out)["this-cpu"]
-    assert 0 < fitted.efficiency_compute <= 1 and 0 < fitted.efficiency_memory <= 1
+    fitted = load_catalog(out)["this-cpu"]  # the written entry passes the catalog's checks
+    # one timing round on a shared machine can read a block a little faster than the
+    # micro-benchmarked peak, so a fitted efficiency may sit slightly above 1
+    assert 0 < fitted.efficiency_compute <= MAX_EFFICIENCY
+    assert 0 < fitted.efficiency_memory <= MAX_EFFICIENCY
