@@ -9,23 +9,10 @@ import pytest
 from models.cost import Cost, block_bound, block_time_s, range_cost, traffic_bytes
 from models.hardware import HardwareError, get_hardware, spec_from_dict
 from models.split import BlockProfile
+from tests.models.toy_hardware import toy_fields
 
 # 1 GFLOP/s at efficiency 0.5, 1 GB/s at efficiency 0.25, 1 ms per call, 0.1 ms per block, 10 W.
-TOY = spec_from_dict(
-    "toy",
-    {
-        "kind": "device",
-        "peak_flops_per_s": {"fp32": 1.0e9, "fp16": 4.0e9},
-        "memory_bandwidth_bytes_per_s": 1.0e9,
-        "memory_capacity_bytes": 1.0e9,
-        "idle_power_w": 1.0,
-        "active_power_w": 10.0,
-        "efficiency_compute": 0.5,
-        "efficiency_memory": 0.25,
-        "call_overhead_s": 1.0e-3,
-        "block_overhead_s": 1.0e-4,
-    },
-)
+TOY = spec_from_dict("toy", toy_fields(peak_flops_per_s={"fp32": 1.0e9, "fp16": 4.0e9}))
 
 
 def profile(name: str, flops: float, weight: float, act: float, kv: float = 0.0) -> BlockProfile:

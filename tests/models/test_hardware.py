@@ -19,27 +19,10 @@ from models.hardware import (
     read_entries,
     spec_from_dict,
 )
+from tests.models.toy_hardware import toy_fields
 
 DEVICES = ("raspberry-pi-5", "jetson-orin-nano", "jetson-agx-orin", "flagship-phone", "laptop-cpu")
 SERVERS = ("h100-sxm", "a100-80gb", "l4", "cpu-server")
-
-
-def toy_fields(**changes: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "kind": "device",
-        "description": "toy",
-        "peak_flops_per_s": {"fp32": 1.0e9, "fp16": 2.0e9},
-        "memory_bandwidth_bytes_per_s": 1.0e9,
-        "memory_capacity_bytes": 1.0e9,
-        "idle_power_w": 1.0,
-        "active_power_w": 10.0,
-        "efficiency_compute": 0.5,
-        "efficiency_memory": 0.25,
-        "call_overhead_s": 1.0e-3,
-        "block_overhead_s": 1.0e-4,
-    }
-    fields.update(changes)
-    return fields
 
 
 def test_bundled_catalog_has_the_devices_servers_and_ideal() -> None:
