@@ -114,7 +114,7 @@ def measure(name: str, x: np.ndarray, config: dict[str, Any], repeats: int) -> P
         label=label(config),
         config=config,
         bits=8 * len(payload) / x.size,
-        ref_bits=reference_bits_per_element(x, ref_nmse, pooled=False) if worst < 1 else 0.0,
+        ref_bits=reference_bits_per_element(x, ref_nmse) if worst < 1 else 0.0,
         nmse=nmse,
         max_row_nmse=worst,
         cosine=cosine,
