@@ -49,6 +49,11 @@ BASELINES: tuple[dict[str, Any], ...] = (
     {"id": "jpeg", "quality": 90},
     {"id": "jpeg", "quality": 60, "format": "webp"},
 )
+PER_TOKEN_CONFIGS: tuple[dict[str, Any], ...] = (
+    {"id": "slicer", "max_nmse": 0.01},
+    {"id": "slicer", "max_nmse": 0.1},
+    {"id": "slicer", "max_nmse": 0.01, "keep": 0.3, "blocks": 2},  # no per-payload search
+)
 TENSORS = (
     "smollm2-b02",
     "smollm2-b15",
@@ -255,7 +260,7 @@ def per_token_table(ifs: dict[str, np.ndarray], tokens: int) -> str:
     rows = []
     for key in ("smollm2-b02", "smollm2-b15", "smollm2-b27"):
         hidden = ifs[key]
-        for config in ({"id": "slicer", "max_nmse": 0.01}, {"id": "slicer", "max_nmse": 0.1}):
+        for config in PER_TOKEN_CONFIGS:
             c = codec.get_codec(config)
             sizes, micros, worst, bits_ideal = [], [], 0.0, []
             for t in range(1, tokens + 1):
@@ -272,7 +277,7 @@ def per_token_table(ifs: dict[str, np.ndarray], tokens: int) -> str:
             rows.append(
                 [
                     key,
-                    config["max_nmse"],
+                    label(config),
                     statistics.median(sizes),
                     statistics.median(overhead),
                     8 * statistics.median(sizes) / hidden.shape[1],
@@ -281,7 +286,7 @@ def per_token_table(ifs: dict[str, np.ndarray], tokens: int) -> str:
                 ]
             )
     headers = [
-        "tokens of", "max_nmse", "payload bytes (median)", "overhead bytes (container+side)",
+        "tokens of", "codec", "payload bytes (median)", "overhead bytes (container+side)",
         "bits/el", "worst nmse", "encode+decode us (median)",
     ]  # fmt: skip
     return table(headers, rows)
