@@ -1,0 +1,103 @@
+"""The compute oracle: what the event loop asks for bytes and answers.
+
+The simulator owns time; an oracle owns what real compute produces. When a head starts in
+simulated time the loop submits a ``HeadJob``; when the head ends it calls ``result()`` on what
+came back and learns the real payload size. Tails work the same way at batch start and end, so
+an oracle that computes elsewhere (Ray) has all of simulated stage time to do the work.
+
+``LocalOracle`` runs heads, the codec and tails in this process (``fleet.local``);
+``ReplayOracle`` samples rows recorded by an earlier real run (``fleet.replay``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class OracleError(RuntimeError):
+    """An oracle cannot produce a result; the message says what is missing and how to fix it."""
+
+
+class Pending(Protocol[T_co]):
+    """A result that may still be computing (``concurrent.futures.Future`` fits)."""
+
+    def result(self) -> T_co: ...
+
+
+class Done(Generic[T]):
+    """A result that is already there."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+
+    def result(self) -> T:
+        return self._value
+
+
+def codec_key(config: dict[str, Any]) -> str:
+    """The canonical text of a codec config: the key of memos and replay profiles."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class HeadJob:
+    """Run ``model``'s head up to ``split`` on input ``input_id`` and encode the IF."""
+
+    request_id: int
+    model: str
+    split: int
+    codec: str  # codec_key of the codec config
+    input_id: int
+    seq_len: int  # tokens per input (language models; vision models ignore it)
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HeadResult:
+    raw_bytes: int  # the IF as float32 before the codec
+    payload_bytes: int  # what goes on the wire: the codec's container
+    payload: bytes | None = None  # the payload itself (None when replayed)
+    row: int = -1  # replay: the profile row this came from
+
+
+@dataclass(frozen=True, slots=True)
+class TailJob:
+    """Decode ``head``'s payload and run the tail from ``split``."""
+
+    request_id: int
+    model: str
+    split: int
+    codec: str
+    input_id: int
+    seq_len: int
+    head: HeadResult
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TailResult:
+    # How closely the split output matches the unsplit model's on this input, in [0, 1]:
+    # classification: 1.0 when the top-1 class matches; language models: the share of
+    # positions whose top-1 token matches; sentence embeddings: cosine similarity.
+    agreement: float
+    result_bytes: int  # what the server sends back over the downlink
+
+
+class Oracle(Protocol):
+    def submit_heads(self, jobs: Sequence[HeadJob]) -> Sequence[Pending[HeadResult]]: ...
+
+    def submit_tails(self, jobs: Sequence[TailJob]) -> Sequence[Pending[TailResult]]: ...
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the summary: calls made, memo hits."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,274 @@
+"""The scenario schema: typed, frozen pydantic models, strict about keys and types.
+
+A scenario names a model, a codec, one or more device groups with their arrivals and links,
+shared cells, the server pool and an optional sweep. Unknown keys, wrong types and impossible
+values are errors; ``scenarios.load`` turns them into ``ScenarioError`` with the field path
+and the file line. Names that live in other packages (models, codecs, hardware entries) are
+checked by ``scenarios.check`` so that importing this module stays free of torch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class CodecSpec(BaseModel):
+    """A codec config as ``codec.get_codec`` takes it: ``id`` plus that codec's parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    id: str = Field(description="codec id, e.g. fp16, blockwise8, rans, slicer (see README)")
+
+    def config(self) -> dict[str, Any]:
+        """The plain dict for ``codec.get_codec``."""
+        return {"id": self.id, **(self.model_extra or {})}
+
+
+class ModelSpec(_Strict):
+    name: str = Field(description="a model from `slicer models`, e.g. smollm2-135m")
+    task: Literal["infer"] = Field(
+        "infer", description="infer: each request is one forward pass through head and tail"
+    )
+    seq_len: int = Field(64, ge=1, le=8192, description="tokens per request (language models)")
+    inputs: int | None = Field(
+        None, ge=1, description="distinct real inputs cycled through (default: all samples)"
+    )
+
+
+class PoissonArrivals(_Strict):
+    kind: Literal["poisson"]
+    rate_per_s: float = Field(gt=0, description="mean requests per second per device")
+
+
+class PeriodicArrivals(_Strict):
+    kind: Literal["periodic"]
+    period_s: float = Field(gt=0, description="seconds between requests of one device")
+    jitter_s: float = Field(0.0, ge=0, description="each arrival is delayed by U[0, jitter_s)")
+
+
+class OnOffArrivals(_Strict):
+    kind: Literal["on-off"]
+    rate_per_s: float = Field(gt=0, description="Poisson rate per device while on")
+    on_s: float = Field(gt=0, description="mean length of an on period (exponential)")
+    off_s: float = Field(gt=0, description="mean length of an off period (exponential)")
+
+
+class TraceArrivals(_Strict):
+    kind: Literal["trace"]
+    path: str = Field(description="text file, one arrival time in seconds per line")
+
+
+Arrivals = Annotated[
+    PoissonArrivals | PeriodicArrivals | OnOffArrivals | TraceArrivals,
+    Field(discriminator="kind"),
+]
+
+
+class LinkSpec(_Strict):
+    """One direction of a network link. ``kind`` is inferred when omitted: ``trace`` when a
+    trace is named, ``constant`` when only ``bandwidth_mbps`` is given."""
+
+    kind: Literal["constant", "trace", "ideal"]
+    bandwidth_mbps: float | None = Field(None, gt=0, description="constant bandwidth")
+    trace: str | None = Field(
+        None, description="synthetic:NAME (lte, 3g, 5g, wifi, ...) or file:PATH"
+    )
+    format: Literal["mahimahi", "pensieve", "csv"] | None = Field(
+        None, description="trace file format (file: traces only)"
+    )
+    time_column: str | None = Field(None, description="csv: the time column (default time_s)")
+    bandwidth_column: str | None = Field(
+        None, description="csv: the bandwidth column; its name ends in _mbps, _kbps or _bps"
+    )
+    scale: float = Field(1.0, gt=0, description="multiplies the trace's bandwidth")
+    delay_s: float = Field(0.0, ge=0, description="one-way propagation delay")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data:
+            if data.get("trace") is not None:
+                return {**data, "kind": "trace"}
+            if data.get("bandwidth_mbps") is not None:
+                return {**data, "kind": "constant"}
+            raise ValueError("give bandwidth_mbps, a trace, or kind: ideal")
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LinkSpec:
+        if self.kind == "constant" and self.bandwidth_mbps is None:
+            raise ValueError("a constant link needs bandwidth_mbps")
+        if self.kind == "trace":
+            if self.trace is None:
+                raise ValueError("a trace link needs trace: synthetic:NAME or file:PATH")
+            if not self.trace.startswith(("synthetic:", "file:")):
+                raise ValueError(f"trace must start with synthetic: or file:, got {self.trace!r}")
+            if self.trace.startswith("file:") and self.format is None:
+                raise ValueError("a file: trace needs format: mahimahi, pensieve or csv")
+        elif self.trace is not None:
+            raise ValueError(f"a {self.kind} link takes no trace")
+        if self.kind == "ideal" and self.bandwidth_mbps is not None:
+            raise ValueError("an ideal link takes no bandwidth_mbps")
+        return self
+
+
+DEFAULT_UPLINK = {"trace": "synthetic:lte"}
+DEFAULT_DOWNLINK = {"bandwidth_mbps": 50.0}
+
+
+class DeviceGroup(_Strict):
+    name: Name
+    count: int = Field(ge=1, description="devices in the group")
+    hardware: str = Field(description="a device entry of the hardware catalog, or ideal")
+    dtype: Dtype = Field("fp32", description="dtype the head runs in")
+    split: int = Field(ge=0, description="blocks run on the device (0 sends the input)")
+    codec: CodecSpec | None = Field(None, description="overrides the scenario's codec")
+    arrivals: Arrivals
+    uplink: LinkSpec | None = Field(
+        None, description=f"the device's own uplink (default {DEFAULT_UPLINK})"
+    )
+    downlink: LinkSpec | None = Field(
+        None, description=f"the device's own downlink (default {DEFAULT_DOWNLINK})"
+    )
+    cell: Name | None = Field(None, description="a network.cells entry whose links it shares")
+
+
+class Cell(_Strict):
+    """Devices attached to a cell share its links fairly (processor sharing)."""
+
+    name: Name
+    uplink: LinkSpec | None = None
+    downlink: LinkSpec | None = None
+
+    @model_validator(mode="after")
+    def _has_link(self) -> Cell:
+        if self.uplink is None and self.downlink is None:
+            raise ValueError("a cell needs an uplink, a downlink or both")
+        return self
+
+
+class Network(_Strict):
+    cells: list[Cell] = Field(default_factory=list)
+
+
+class Batching(_Strict):
+    max_batch: int = Field(1, ge=1, description="largest batch a replica runs")
+    max_wait_s: float = Field(
+        0.0, ge=0, description="how long the oldest queued request may wait for the batch to fill"
+    )
+
+
+class ServiceOverride(_Strict):
+    """Batch service time drawn from a distribution instead of the cost model."""
+
+    kind: Literal["deterministic", "exponential", "lognormal"]
+    mean_s: float = Field(gt=0)
+    cv: float = Field(1.0, gt=0, description="lognormal: coefficient of variation")
+
+
+Routing = Literal["shared-queue", "round-robin", "random", "least-loaded", "power-of-two"]
+
+
+class Servers(_Strict):
+    replicas: int = Field(1, ge=1)
+    hardware: str = Field("h100-sxm", description="a server entry of the hardware catalog")
+    dtype: Dtype = Field("fp16", description="dtype the tail runs in")
+    batching: Batching = Field(default_factory=Batching)
+    routing: Routing = "shared-queue"
+    queue_limit: int | None = Field(
+        None, ge=0, description="queued requests per replica (the whole queue for shared-queue)"
+    )
+    service: ServiceOverride | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batching_none(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("batching") == "none":
+            return {**data, "batching": {}}
+        return data
+
+
+class Record(_Strict):
+    window_s: float = Field(1.0, gt=0, description="servers.parquet window length")
+
+
+class Scenario(_Strict):
+    name: Name
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    duration_s: float | None = Field(None, gt=0, description="arrivals stop at this time")
+    requests_per_device: int | None = Field(
+        None, ge=1, description="or: every device sends exactly this many requests"
+    )
+    mode: Literal["real", "replay"] = "real"
+    replay_from: str | None = Field(
+        None, description="replay: a run or sweep directory, or a profile.parquet"
+    )
+    model: ModelSpec
+    codec: CodecSpec = Field(default_factory=lambda: CodecSpec(id="fp16"))
+    fleet: list[DeviceGroup] = Field(min_length=1)
+    network: Network = Field(default_factory=Network)
+    servers: Servers = Field(default_factory=Servers)
+    record: Record = Field(default_factory=Record)
+    sweep: dict[str, Any] | None = Field(
+        None, description="path: [values] grid, plus zip: {path: [values]} (see README)"
+    )
+
+    @model_validator(mode="after")
+    def _cross_fields(self) -> Scenario:
+        if (self.duration_s is None) == (self.requests_per_device is None):
+            raise ValueError("give exactly one of duration_s and requests_per_device")
+        if self.mode == "replay" and self.replay_from is None:
+            raise ValueError("mode: replay needs replay_from (a real run's directory)")
+        _unique("fleet", [g.name for g in self.fleet])
+        cells = {c.name: c for c in self.network.cells}
+        _unique("network.cells", [c.name for c in self.network.cells])
+        for group in self.fleet:
+            if group.cell is None:
+                continue
+            if group.cell not in cells:
+                raise ValueError(
+                    f"group {group.name!r} names cell {group.cell!r}, which network.cells "
+                    f"does not define (it has {sorted(cells)})"
+                )
+            cell = cells[group.cell]
+            for direction in ("uplink", "downlink"):
+                if getattr(cell, direction) is not None and getattr(group, direction) is not None:
+                    raise ValueError(
+                        f"group {group.name!r} sets its own {direction} but shares the "
+                        f"{direction} of cell {group.cell!r}; remove one of them"
+                    )
+        return self
+
+    def codec_for(self, group: DeviceGroup) -> CodecSpec:
+        return group.codec if group.codec is not None else self.codec
+
+
+def group_links(scenario: Scenario, group: DeviceGroup) -> tuple[LinkSpec | None, LinkSpec | None]:
+    """The group's own (uplink, downlink); None where the group's cell carries that direction."""
+    cell = next((c for c in scenario.network.cells if c.name == group.cell), None)
+    up = group.uplink or LinkSpec.model_validate(DEFAULT_UPLINK)
+    down = group.downlink or LinkSpec.model_validate(DEFAULT_DOWNLINK)
+    if cell is not None and cell.uplink is not None:
+        up = None
+    if cell is not None and cell.downlink is not None:
+        down = None
+    return up, down
+
+
+def _unique(where: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{where}: name {name!r} appears twice")
+        seen.add(name)
