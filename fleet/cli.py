@@ -5,6 +5,9 @@
     slicer profile MODEL [--seq-len N]  per-block FLOPs, bytes and IF sizes
     slicer calibrate MODEL              fit a hardware entry to this machine's measured times
     slicer eval --model M --split S --codec JSON   task quality through the split
+    slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--quiet]
+    slicer validate FILE [--set k=v]...  check a scenario (and every sweep point) without running
+    slicer schema                       the scenario file's JSON schema
 """
 
 from __future__ import annotations
@@ -173,6 +176,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import scenarios
+    from fleet.runner import run
+
+    overrides = [*args.set, *([f"mode={args.mode}"] if args.mode is not None else [])]
+    scenario = scenarios.load(args.file, overrides)
+    scenarios.check(scenario)
+    out = Path(args.out) if args.out is not None else None
+    results = run(scenario, out, quiet=args.quiet)
+    keys = ("requests", "completed", "dropped", "p50_latency_s", "p95_latency_s", "throughput_rps")
+    rows = [[r.path.name, *(r.summary.get(k) for k in keys)] for r in results]
+    print(_table(["run", *keys], rows))
+    where = results[0].path if len(results) == 1 else results[0].path.parent
+    print(f"results: {where}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import scenarios
+
+    scenario = scenarios.load(args.file, args.set)
+    scenarios.check(scenario)
+    points = scenarios.expand(scenario)
+    groups = ", ".join(f"{g.name} x{g.count}" for g in scenario.fleet)
+    print(f"{args.file}: ok: scenario {scenario.name!r}, {len(points)} run(s), fleet {groups}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import scenarios
+
+    print(json.dumps(scenarios.json_schema(), indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="slicer", description="slicer-fleet: split models, IF codecs and fleet simulation"
@@ -204,6 +244,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--codec", type=_json_arg, default=None, help='e.g. \'{"id": "slicer"}\'')
     p.add_argument("--limit", type=int, default=None, help="fewer samples, for a quick look")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("run", help="run a scenario file (or its whole sweep)")
+    p.add_argument("file", help="scenario YAML")
+    p.add_argument("--out", default=None, help="run directory (default results/<name>/<time>)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set fleet[0].count=100 (repeatable)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["real", "replay"],
+        default=None,
+        help="real: run models and codec; replay: sample a recorded profile",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a scenario file without running it")
+    p.add_argument("file")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the scenario JSON schema")
+    p.set_defaults(func=cmd_schema)
 
     args = parser.parse_args(argv)
     try:

@@ -1,1 +1,69 @@
-"""Scenario files: the schema, the loader and sweep expansion."""
+"""Scenario files: the schema, the loader with its path-and-line errors, overrides, sweep
+expansion and the check of names that live in other packages.
+
+``load(path, overrides)`` returns a validated ``Scenario`` or raises ``ScenarioError``;
+``expand(scenario)`` gives one ``RunSpec`` per sweep point; ``check(scenario)`` looks models,
+hardware, codecs and files up (it imports torch; importing this package does not).
+"""
+
+from typing import Any
+
+from scenarios.check import check
+from scenarios.errors import Problem, ScenarioError
+from scenarios.load import load, loads, parse_override, set_path
+from scenarios.schema import (
+    Batching,
+    Cell,
+    CodecSpec,
+    DeviceGroup,
+    FieldError,
+    LinkSpec,
+    ModelSpec,
+    Network,
+    OnOffArrivals,
+    PeriodicArrivals,
+    PoissonArrivals,
+    Record,
+    Scenario,
+    Servers,
+    ServiceOverride,
+    TraceArrivals,
+    group_links,
+)
+from scenarios.sweep import RunSpec, expand
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (for editors and documentation)."""
+    return Scenario.model_json_schema()
+
+
+__all__ = [
+    "Batching",
+    "Cell",
+    "CodecSpec",
+    "DeviceGroup",
+    "FieldError",
+    "LinkSpec",
+    "ModelSpec",
+    "Network",
+    "OnOffArrivals",
+    "PeriodicArrivals",
+    "PoissonArrivals",
+    "Problem",
+    "Record",
+    "RunSpec",
+    "Scenario",
+    "ScenarioError",
+    "Servers",
+    "ServiceOverride",
+    "TraceArrivals",
+    "check",
+    "expand",
+    "group_links",
+    "json_schema",
+    "load",
+    "loads",
+    "parse_override",
+    "set_path",
+]

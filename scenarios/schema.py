@@ -5,29 +5,49 @@ shared cells, the server pool and an optional sweep. Unknown keys, wrong types a
 values are errors; ``scenarios.load`` turns them into ``ScenarioError`` with the field path
 and the file line. Names that live in other packages (models, codecs, hardware entries) are
 checked by ``scenarios.check`` so that importing this module stays free of torch.
+
+Validators that judge one field raise ``FieldError`` with that field's path below the model,
+so that the loader reports the field (and its line) rather than the model that holds it.
+Infinite and NaN numbers are rejected everywhere (a rate of ``.inf`` would never finish).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
 
 
+class FieldError(ValueError):
+    """A model validator's verdict on one field: ``loc`` is the field's path below the model
+    (keys and list indices). pydantic reports it as a ``value_error`` at the model; the loader
+    appends ``loc`` so that the problem names the field and its line."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class CodecSpec(BaseModel):
-    """A codec config as ``codec.get_codec`` takes it: ``id`` plus that codec's parameters."""
+    """A codec config as ``codec.get_codec`` takes it: ``id`` plus that codec's parameters.
+    A bare string is the codec's id with its defaults (``codec: slicer``)."""
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     id: str = Field(description="codec id, e.g. fp16, blockwise8, rans, slicer (see README)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_id(cls, data: Any) -> Any:
+        return {"id": data} if isinstance(data, str) else data
 
     def config(self) -> dict[str, Any]:
         """The plain dict for ``codec.get_codec``."""
@@ -37,11 +57,13 @@ class CodecSpec(BaseModel):
 class ModelSpec(_Strict):
     name: str = Field(description="a model from `slicer models`, e.g. smollm2-135m")
     task: Literal["infer"] = Field(
-        "infer", description="infer: each request is one forward pass through head and tail"
+        default="infer", description="infer: each request is one forward pass through head and tail"
     )
-    seq_len: int = Field(64, ge=1, le=8192, description="tokens per request (language models)")
+    seq_len: int = Field(
+        default=64, ge=1, le=8192, description="tokens per request (language models)"
+    )
     inputs: int | None = Field(
-        None, ge=1, description="distinct real inputs cycled through (default: all samples)"
+        default=None, ge=1, description="distinct real inputs cycled through (default: all samples)"
     )
 
 
@@ -53,7 +75,12 @@ class PoissonArrivals(_Strict):
 class PeriodicArrivals(_Strict):
     kind: Literal["periodic"]
     period_s: float = Field(gt=0, description="seconds between requests of one device")
-    jitter_s: float = Field(0.0, ge=0, description="each arrival is delayed by U[0, jitter_s)")
+    phase_s: float | None = Field(
+        default=None, ge=0, description="first arrival of every device (default: U[0, period_s))"
+    )
+    jitter_s: float = Field(
+        default=0.0, ge=0, description="each arrival is delayed by U[0, jitter_s)"
+    )
 
 
 class OnOffArrivals(_Strict):
@@ -79,46 +106,59 @@ class LinkSpec(_Strict):
     trace is named, ``constant`` when only ``bandwidth_mbps`` is given."""
 
     kind: Literal["constant", "trace", "ideal"]
-    bandwidth_mbps: float | None = Field(None, gt=0, description="constant bandwidth")
+    bandwidth_mbps: float | None = Field(default=None, gt=0, description="constant bandwidth")
     trace: str | None = Field(
-        None, description="synthetic:NAME (lte, 3g, 5g, wifi, ...) or file:PATH"
+        default=None, description="synthetic:NAME (lte, 3g, 5g, wifi, ...) or file:PATH"
     )
     format: Literal["mahimahi", "pensieve", "csv"] | None = Field(
-        None, description="trace file format (file: traces only)"
+        default=None, description="trace file format (file: traces only)"
     )
-    time_column: str | None = Field(None, description="csv: the time column (default time_s)")
+    time_column: str | None = Field(
+        default=None, description="csv: the time column (default time_s)"
+    )
     bandwidth_column: str | None = Field(
-        None, description="csv: the bandwidth column; its name ends in _mbps, _kbps or _bps"
+        default=None, description="csv: the bandwidth column; its name ends in _mbps, _kbps or _bps"
     )
-    scale: float = Field(1.0, gt=0, description="multiplies the trace's bandwidth")
-    delay_s: float = Field(0.0, ge=0, description="one-way propagation delay")
+    scale: float = Field(default=1.0, gt=0, description="multiplies the trace's bandwidth")
+    delay_s: float = Field(default=0.0, ge=0, description="one-way propagation delay")
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _infer_kind(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "kind" not in data:
-            if data.get("trace") is not None:
-                return {**data, "kind": "trace"}
-            if data.get("bandwidth_mbps") is not None:
-                return {**data, "kind": "constant"}
+    def _infer_kind(cls, data: Any, handler: ModelWrapValidatorHandler[LinkSpec]) -> LinkSpec:
+        """An inferred kind is not counted as set: ``model_dump(exclude_unset=True)`` gives the
+        link as written, so changing its trace or bandwidth later infers the kind anew."""
+        if not isinstance(data, dict) or "kind" in data:
+            return handler(data)
+        if data.get("trace") is not None:
+            link = handler({**data, "kind": "trace"})
+        elif data.get("bandwidth_mbps") is not None:
+            link = handler({**data, "kind": "constant"})
+        else:
             raise ValueError("give bandwidth_mbps, a trace, or kind: ideal")
-        return data
+        link.__pydantic_fields_set__.discard("kind")
+        return link
 
     @model_validator(mode="after")
     def _consistent(self) -> LinkSpec:
         if self.kind == "constant" and self.bandwidth_mbps is None:
-            raise ValueError("a constant link needs bandwidth_mbps")
+            raise FieldError(("bandwidth_mbps",), "a constant link needs bandwidth_mbps")
         if self.kind == "trace":
             if self.trace is None:
-                raise ValueError("a trace link needs trace: synthetic:NAME or file:PATH")
+                raise FieldError(
+                    ("trace",), "a trace link needs trace: synthetic:NAME or file:PATH"
+                )
             if not self.trace.startswith(("synthetic:", "file:")):
-                raise ValueError(f"trace must start with synthetic: or file:, got {self.trace!r}")
+                raise FieldError(
+                    ("trace",), f"trace must start with synthetic: or file:, got {self.trace!r}"
+                )
             if self.trace.startswith("file:") and self.format is None:
-                raise ValueError("a file: trace needs format: mahimahi, pensieve or csv")
+                raise FieldError(
+                    ("format",), "a file: trace needs format: mahimahi, pensieve or csv"
+                )
         elif self.trace is not None:
-            raise ValueError(f"a {self.kind} link takes no trace")
+            raise FieldError(("trace",), f"a {self.kind} link takes no trace")
         if self.kind == "ideal" and self.bandwidth_mbps is not None:
-            raise ValueError("an ideal link takes no bandwidth_mbps")
+            raise FieldError(("bandwidth_mbps",), "an ideal link takes no bandwidth_mbps")
         return self
 
 
@@ -130,17 +170,19 @@ class DeviceGroup(_Strict):
     name: Name
     count: int = Field(ge=1, description="devices in the group")
     hardware: str = Field(description="a device entry of the hardware catalog, or ideal")
-    dtype: Dtype = Field("fp32", description="dtype the head runs in")
+    dtype: Dtype = Field(default="fp32", description="dtype the head runs in")
     split: int = Field(ge=0, description="blocks run on the device (0 sends the input)")
-    codec: CodecSpec | None = Field(None, description="overrides the scenario's codec")
+    codec: CodecSpec | None = Field(default=None, description="overrides the scenario's codec")
     arrivals: Arrivals
     uplink: LinkSpec | None = Field(
-        None, description=f"the device's own uplink (default {DEFAULT_UPLINK})"
+        default=None, description=f"the device's own uplink (default {DEFAULT_UPLINK})"
     )
     downlink: LinkSpec | None = Field(
-        None, description=f"the device's own downlink (default {DEFAULT_DOWNLINK})"
+        default=None, description=f"the device's own downlink (default {DEFAULT_DOWNLINK})"
     )
-    cell: Name | None = Field(None, description="a network.cells entry whose links it shares")
+    cell: Name | None = Field(
+        default=None, description="a network.cells entry whose links it shares"
+    )
 
 
 class Cell(_Strict):
@@ -162,9 +204,11 @@ class Network(_Strict):
 
 
 class Batching(_Strict):
-    max_batch: int = Field(1, ge=1, description="largest batch a replica runs")
+    max_batch: int = Field(default=1, ge=1, description="largest batch a replica runs")
     max_wait_s: float = Field(
-        0.0, ge=0, description="how long the oldest queued request may wait for the batch to fill"
+        default=0.0,
+        ge=0,
+        description="how long the oldest queued request may wait for the batch to fill",
     )
 
 
@@ -173,20 +217,22 @@ class ServiceOverride(_Strict):
 
     kind: Literal["deterministic", "exponential", "lognormal"]
     mean_s: float = Field(gt=0)
-    cv: float = Field(1.0, gt=0, description="lognormal: coefficient of variation")
+    cv: float = Field(default=1.0, gt=0, description="lognormal: coefficient of variation")
 
 
 Routing = Literal["shared-queue", "round-robin", "random", "least-loaded", "power-of-two"]
 
 
 class Servers(_Strict):
-    replicas: int = Field(1, ge=1)
-    hardware: str = Field("h100-sxm", description="a server entry of the hardware catalog")
-    dtype: Dtype = Field("fp16", description="dtype the tail runs in")
+    replicas: int = Field(default=1, ge=1)
+    hardware: str = Field(default="h100-sxm", description="a server entry of the hardware catalog")
+    dtype: Dtype = Field(default="fp16", description="dtype the tail runs in")
     batching: Batching = Field(default_factory=Batching)
     routing: Routing = "shared-queue"
     queue_limit: int | None = Field(
-        None, ge=0, description="queued requests per replica (the whole queue for shared-queue)"
+        default=None,
+        ge=0,
+        description="queued requests per replica (the whole queue for shared-queue)",
     )
     service: ServiceOverride | None = None
 
@@ -199,20 +245,20 @@ class Servers(_Strict):
 
 
 class Record(_Strict):
-    window_s: float = Field(1.0, gt=0, description="servers.parquet window length")
+    window_s: float = Field(default=1.0, gt=0, description="servers.parquet window length")
 
 
 class Scenario(_Strict):
     name: Name
     description: str = ""
-    seed: int = Field(0, ge=0)
-    duration_s: float | None = Field(None, gt=0, description="arrivals stop at this time")
+    seed: int = Field(default=0, ge=0)
+    duration_s: float | None = Field(default=None, gt=0, description="arrivals stop at this time")
     requests_per_device: int | None = Field(
-        None, ge=1, description="or: every device sends exactly this many requests"
+        default=None, ge=1, description="or: every device sends exactly this many requests"
     )
     mode: Literal["real", "replay"] = "real"
     replay_from: str | None = Field(
-        None, description="replay: a run or sweep directory, or a profile.parquet"
+        default=None, description="replay: a run or sweep directory, or a profile.parquet"
     )
     model: ModelSpec
     codec: CodecSpec = Field(default_factory=lambda: CodecSpec(id="fp16"))
@@ -221,7 +267,7 @@ class Scenario(_Strict):
     servers: Servers = Field(default_factory=Servers)
     record: Record = Field(default_factory=Record)
     sweep: dict[str, Any] | None = Field(
-        None, description="path: [values] grid, plus zip: {path: [values]} (see README)"
+        default=None, description="path: [values] grid, plus zip: {path: [values]} (see README)"
     )
 
     @model_validator(mode="after")
@@ -229,24 +275,28 @@ class Scenario(_Strict):
         if (self.duration_s is None) == (self.requests_per_device is None):
             raise ValueError("give exactly one of duration_s and requests_per_device")
         if self.mode == "replay" and self.replay_from is None:
-            raise ValueError("mode: replay needs replay_from (a real run's directory)")
-        _unique("fleet", [g.name for g in self.fleet])
+            raise FieldError(
+                ("replay_from",), "mode: replay needs replay_from (a real run's directory)"
+            )
+        _unique(("fleet",), [g.name for g in self.fleet])
         cells = {c.name: c for c in self.network.cells}
-        _unique("network.cells", [c.name for c in self.network.cells])
-        for group in self.fleet:
+        _unique(("network", "cells"), [c.name for c in self.network.cells])
+        for index, group in enumerate(self.fleet):
             if group.cell is None:
                 continue
             if group.cell not in cells:
-                raise ValueError(
+                raise FieldError(
+                    ("fleet", index, "cell"),
                     f"group {group.name!r} names cell {group.cell!r}, which network.cells "
-                    f"does not define (it has {sorted(cells)})"
+                    f"does not define (it has {sorted(cells)})",
                 )
             cell = cells[group.cell]
             for direction in ("uplink", "downlink"):
                 if getattr(cell, direction) is not None and getattr(group, direction) is not None:
-                    raise ValueError(
+                    raise FieldError(
+                        ("fleet", index, direction),
                         f"group {group.name!r} sets its own {direction} but shares the "
-                        f"{direction} of cell {group.cell!r}; remove one of them"
+                        f"{direction} of cell {group.cell!r}; remove one of them",
                     )
         return self
 
@@ -257,8 +307,8 @@ class Scenario(_Strict):
 def group_links(scenario: Scenario, group: DeviceGroup) -> tuple[LinkSpec | None, LinkSpec | None]:
     """The group's own (uplink, downlink); None where the group's cell carries that direction."""
     cell = next((c for c in scenario.network.cells if c.name == group.cell), None)
-    up = group.uplink or LinkSpec.model_validate(DEFAULT_UPLINK)
-    down = group.downlink or LinkSpec.model_validate(DEFAULT_DOWNLINK)
+    up: LinkSpec | None = group.uplink or LinkSpec.model_validate(DEFAULT_UPLINK)
+    down: LinkSpec | None = group.downlink or LinkSpec.model_validate(DEFAULT_DOWNLINK)
     if cell is not None and cell.uplink is not None:
         up = None
     if cell is not None and cell.downlink is not None:
@@ -266,9 +316,13 @@ def group_links(scenario: Scenario, group: DeviceGroup) -> tuple[LinkSpec | None
     return up, down
 
 
-def _unique(where: str, names: list[str]) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"{where}: name {name!r} appears twice")
-        seen.add(name)
+def _unique(where: tuple[str, ...], names: list[str]) -> None:
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in first:
+            raise FieldError(
+                (*where, index, "name"),
+                f"name {name!r} is already used by {'.'.join(where)}[{first[name]}]; "
+                "names must be unique",
+            )
+        first[name] = index

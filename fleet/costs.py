@@ -1,0 +1,106 @@
+"""Simulated durations: head and tail time and energy from ``models.cost``, codec time from
+measured throughputs. Nothing here reads a clock.
+
+Head: ``range_cost(blocks[:split])`` on the group's hardware for one input of ``seq_len``
+tokens. Tail: ``range_cost(blocks[split:])`` on the server's hardware at the batch size (weights
+are read once per batch, so time per request falls with the batch). Both are cached per
+(split, batch). The ``ideal`` hardware entry costs nothing and loads no model.
+
+Codec time is ``raw_bytes / throughput`` with the throughputs below, measured with
+``benchmarks/codec_rd.py``'s tensors on one x86 core of the development machine (float32 IFs of
+0.6-1 MB): the same figures on every hardware entry except ``ideal``, where codecs take no time.
+A codec missing from the table is charged like ``fp32`` (a copy).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.hardware import HardwareSpec
+    from models.split import BlockProfile, SplitModel
+
+#: codec id -> (encode, decode) bytes of float32 input per second on one x86 core.
+CODEC_BYTES_PER_S: dict[str, tuple[float, float]] = {
+    "fp32": (3.0e9, 4.5e9),
+    "fp16": (1.6e9, 2.2e9),
+    "bf16": (0.22e9, 3.0e9),
+    "int8": (0.53e9, 0.84e9),
+    "blockwise8": (3.0e9, 6.0e9),
+    "zstd": (0.83e9, 1.25e9),
+    "topk": (0.22e9, 0.29e9),
+    "rans": (0.12e9, 1.4e9),
+    "slicer": (27e6, 75e6),
+    "jpeg": (1.2e9, 1.2e9),
+    "webp": (0.3e9, 0.6e9),
+}
+IDEAL = "ideal"
+
+
+def codec_encode_s(codec_id: str, raw_bytes: float, hardware: str) -> float:
+    if hardware == IDEAL:
+        return 0.0
+    return raw_bytes / CODEC_BYTES_PER_S.get(codec_id, CODEC_BYTES_PER_S["fp32"])[0]
+
+
+def codec_decode_s(codec_id: str, raw_bytes: float, hardware: str) -> float:
+    if hardware == IDEAL:
+        return 0.0
+    return raw_bytes / CODEC_BYTES_PER_S.get(codec_id, CODEC_BYTES_PER_S["fp32"])[1]
+
+
+class ModelCosts:
+    """Head and tail costs of one model at one input length, on named hardware entries."""
+
+    def __init__(self, model: str, seq_len: int) -> None:
+        self.model = model
+        self.seq_len = seq_len
+        self._profiles: dict[int, list[BlockProfile]] = {}
+        self._shape: SplitModel | None = None
+        self._head = lru_cache(maxsize=None)(self._head_uncached)
+        self._tail = lru_cache(maxsize=None)(self._tail_uncached)
+
+    def head(self, hardware: HardwareSpec, dtype: str, split: int) -> tuple[float, float]:
+        """(time_s, energy_j) of one head call on one input."""
+        return self._head(hardware, dtype, split)
+
+    def tail_s(self, hardware: HardwareSpec, dtype: str, split: int, batch: int) -> float:
+        """Time of one tail call over a batch of ``batch`` inputs."""
+        return self._tail(hardware, dtype, split, batch)
+
+    def _head_uncached(self, hardware: HardwareSpec, dtype: str, split: int) -> tuple[float, float]:
+        if hardware.name == IDEAL or split == 0:
+            hardware.peak(dtype)
+            return 0.0, 0.0
+        from models.cost import range_cost
+
+        cost = range_cost(self._block_profiles(1), 0, split, hardware, dtype)
+        return cost.time_s, cost.energy_j
+
+    def _tail_uncached(self, hardware: HardwareSpec, dtype: str, split: int, batch: int) -> float:
+        if hardware.name == IDEAL:
+            hardware.peak(dtype)
+            return 0.0
+        from models.cost import range_cost
+
+        profiles = self._block_profiles(batch)
+        return range_cost(profiles, split, len(profiles), hardware, dtype).time_s
+
+    def _block_profiles(self, batch: int) -> list[BlockProfile]:
+        if batch not in self._profiles:
+            if self._shape is None:
+                self._shape = _shape_model(self.model)
+            self._profiles[batch] = self._shape.block_profiles(seq_len=self.seq_len, batch=batch)
+        return self._profiles[batch]
+
+
+def _shape_model(name: str) -> SplitModel:
+    """The model whose shapes give the profiles: a pretrained model's ``synthetic:`` twin has
+    the same architecture and builds no weights, so costs never wait for a weights load."""
+    import models
+
+    twin = f"synthetic:{name}"
+    if any(info.name == twin for info in models.available()):
+        return models.load(twin)
+    return models.load(name)

@@ -1,0 +1,273 @@
+"""The local oracle: runs real heads, the real codec and real tails in this process.
+
+Every job runs alone (a batch of one), so its bytes and answer never depend on which jobs were
+submitted together. Results are memoised by (model, split, codec key, input, seq_len, step)
+for the oracle's life (payloads included: about one IF per distinct key); every future returned
+is already ``Done``. ``stats()`` counts jobs submitted (``head_calls``, ``tail_calls``) and how
+many of them the memo answered (``*_memo_hits``).
+
+Inputs: input id i is ``eligible[i % len(eligible)]`` of ``model.samples()``; for causal LMs
+the eligible samples are those with at least ``seq_len`` tokens, cut to exactly ``seq_len``.
+Vision models and sentence encoders ignore ``seq_len`` (an encoder input is one whole sentence);
+their memo keys and profile rows carry ``seq_len`` 0, which ``ReplayOracle`` matches to any.
+
+What crosses the uplink at each split ``s`` of a model with ``L`` blocks:
+
+* ``0 < s < L`` (and images at ``s = 0``): the float32 IF of the one input through the codec;
+  ``raw_bytes`` is 4 per element, ``payload_bytes`` the codec's container. An encoder sends only
+  its hidden states: the mask of one unpadded sentence is implied by the length.
+* ``s = 0`` for LMs and encoders: the token ids as int32, uncompressed (4 bytes per token for
+  both sizes); the codec is for float features and is not applied.
+* ``s = L``: the device already holds the answer and reports it: the class id (int32), the next
+  token after the last position (int32) or the embedding (float32 per dimension), uncompressed.
+  The server's tail is empty and nothing comes back: ``result_bytes`` is 0.
+
+Agreement (``TailResult``) compares with the unsplit model on the same input: top-1 class,
+share of positions with the same top-1 token (at ``s = L``: the one reported token), or the
+cosine of the embeddings clipped to [0, 1]. ``result_bytes`` below ``L``: 4 for a class id, 4
+for the next-token id, 4 per dimension for an embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import models
+from codec import Codec, CodecError, get_codec
+from fleet.oracle import Done, HeadJob, HeadResult, OracleError, TailJob, TailResult
+from fleet.records import PROFILE_SCHEMA, TableWriter
+from models.encoder import EncoderBatch
+from models.split import ModelError, SplitModel
+
+LM, ENCODER, VISION = "causal-lm", "sentence-embedding", "image-classification"
+Key = tuple[str, int, str, int, int, int]  # model, split, codec key, input, seq_len, step
+
+
+class LocalOracle:
+    """Real compute in process; ``preloaded`` maps names to already built models (optional)."""
+
+    def __init__(self, preloaded: Mapping[str, SplitModel] | None = None) -> None:
+        self._models: dict[str, SplitModel] = dict(preloaded or {})
+        self._codecs: dict[str, Codec] = {}
+        self._eligible: dict[tuple[str, int], list[int]] = {}
+        self._references: dict[tuple[str, int, int], np.ndarray] = {}
+        self._heads: dict[Key, tuple[HeadResult, float]] = {}
+        self._tails: dict[Key, tuple[TailResult, float]] = {}
+        self._counts = {"head_calls": 0, "head_memo_hits": 0, "tail_calls": 0, "tail_memo_hits": 0}
+
+    # -- the Oracle protocol ------------------------------------------------------------------
+    def submit_heads(self, jobs: Sequence[HeadJob]) -> list[Done[HeadResult]]:
+        return [Done(self._head(self._key(job))) for job in jobs]
+
+    def submit_tails(self, jobs: Sequence[TailJob]) -> list[Done[TailResult]]:
+        return [Done(self._tail(self._key(job), job.head.payload)) for job in jobs]
+
+    def stats(self) -> dict[str, int]:
+        """Jobs submitted (``*_calls``) and how many of them the memo answered."""
+        return dict(self._counts)
+
+    def close(self) -> None:
+        """Drop the models, codecs and references; the memo stays, so ``profile_rows`` and
+        ``write_profile`` still work after ``close``."""
+        self._models.clear()
+        self._codecs.clear()
+        self._references.clear()
+
+    # -- the replay profile -------------------------------------------------------------------
+    def profile_rows(self) -> dict[str, list[Any]]:
+        """PROFILE_SCHEMA columns, one row per input whose head and tail both ran, sorted by
+        (model, split, codec, input_id, seq_len)."""
+        rows: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA.names}
+        for key in sorted(k for k in self._heads if k in self._tails):
+            model, split, codec, input_id, seq_len, _ = key
+            head, head_wall_s = self._heads[key]
+            tail, tail_wall_s = self._tails[key]
+            values = [model, split, codec, json.loads(codec)["id"], input_id, seq_len]
+            values += [head.raw_bytes, head.payload_bytes, tail.result_bytes, tail.agreement]
+            values += [head_wall_s, tail_wall_s]
+            for name, value in zip(PROFILE_SCHEMA.names, values, strict=True):
+                rows[name].append(value)
+        return rows
+
+    def write_profile(self, path: str | Path) -> None:
+        with TableWriter(path, PROFILE_SCHEMA) as writer:
+            writer.append(self.profile_rows())
+
+    # -- heads and tails ----------------------------------------------------------------------
+    def _head(self, key: Key) -> HeadResult:
+        self._counts["head_calls"] += 1
+        if key in self._heads:
+            self._counts["head_memo_hits"] += 1
+            return self._heads[key][0]
+        name, split, _, input_id, seq_len, _ = key
+        model = self._model(name)
+        x = self._input(model, input_id, seq_len)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            h = _first(model.head(_batch(model, x), split))
+            if split == model.num_blocks:
+                payload = _report(model.task, _summary(model.task, h)).tobytes()
+                raw_bytes = len(payload)
+            elif split == 0 and model.task in (LM, ENCODER):
+                payload = h.to(torch.int32).numpy().tobytes()
+                raw_bytes = len(payload)
+            else:
+                payload = self._encode(key, h)
+                raw_bytes = 4 * h.numel()
+        result = HeadResult(raw_bytes, len(payload), payload)
+        self._heads[key] = (result, time.perf_counter() - start)
+        return result
+
+    def _tail(self, key: Key, payload: bytes | None) -> TailResult:
+        self._counts["tail_calls"] += 1
+        if key in self._tails:
+            self._counts["tail_memo_hits"] += 1
+            return self._tails[key][0]
+        if payload is None:  # the job carries no payload: use (or compute) this oracle's head
+            payload = self._head_payload(key)
+        name, split, codec_text, input_id, seq_len, _ = key
+        model = self._model(name)
+        reference = self._reference(model, input_id, seq_len)
+        start = time.perf_counter()
+        if split == model.num_blocks:  # the device reported its answer; nothing comes back
+            got = np.frombuffer(payload, dtype=np.float32 if model.task == ENCODER else np.int32)
+            reference, result_bytes = _report(model.task, reference), 0
+        else:
+            if split == 0 and model.task in (LM, ENCODER):
+                h = torch.from_numpy(np.frombuffer(payload, dtype=np.int32).astype(np.int64))
+            else:
+                h = self._codec(codec_text).decode(payload)
+            with torch.inference_mode():
+                got = _summary(model.task, model.tail(_batch(model, h), split)[0])
+            result_bytes = 4 * got.size if model.task == ENCODER else 4
+        result = TailResult(_agreement(model.task, got, reference), result_bytes)
+        self._tails[key] = (result, time.perf_counter() - start)
+        return result
+
+    def _head_payload(self, key: Key) -> bytes:
+        """The payload of ``key``'s head, computed here without counting it as a job."""
+        before = dict(self._counts)
+        payload = self._head(key).payload
+        self._counts.update(before)
+        assert payload is not None  # this oracle's heads always carry their payload
+        return payload
+
+    # -- what the jobs name -------------------------------------------------------------------
+    def _key(self, job: HeadJob | TailJob) -> Key:
+        if job.step != 0:
+            raise OracleError(
+                f"request {job.request_id}: LocalOracle runs one forward pass per request "
+                f"(model.task: infer), so step must be 0, got {job.step}"
+            )
+        model = self._model(job.model)
+        try:
+            model.check_split(job.split)
+        except ModelError as exc:
+            raise OracleError(f"request {job.request_id}: {exc}") from exc
+        seq_len = job.seq_len if model.task == LM else 0
+        eligible = self._eligible_inputs(model, seq_len)
+        return (job.model, job.split, job.codec, job.input_id % len(eligible), seq_len, job.step)
+
+    def _model(self, name: str) -> SplitModel:
+        if name not in self._models:
+            try:
+                self._models[name] = models.load(name)
+            except ModelError as exc:
+                raise OracleError(f"LocalOracle cannot load model {name!r}: {exc}") from exc
+            task = self._models[name].task
+            if task not in (LM, ENCODER, VISION):
+                raise OracleError(f"{name}: LocalOracle has no rules for task {task!r}")
+        return self._models[name]
+
+    def _codec(self, text: str) -> Codec:
+        if text not in self._codecs:
+            try:
+                self._codecs[text] = get_codec(json.loads(text))
+            except (ValueError, CodecError) as exc:
+                raise OracleError(
+                    f"job codec {text!r} is not a valid codec config ({exc}); jobs carry "
+                    "fleet.oracle.codec_key(config)"
+                ) from exc
+        return self._codecs[text]
+
+    def _encode(self, key: Key, h: torch.Tensor) -> bytes:
+        try:
+            return self._codec(key[2]).encode(h)
+        except CodecError as exc:
+            raise OracleError(
+                f"{key[0]} split {key[1]} input {key[3]}: codec {key[2]} cannot encode the "
+                f"{list(h.shape)} IF ({exc}); pick another codec for this split"
+            ) from exc
+
+    def _eligible_inputs(self, model: SplitModel, seq_len: int) -> list[int]:
+        """Indices into ``model.samples()`` of the inputs long enough for ``seq_len``."""
+        key = (model.name, seq_len)
+        if key not in self._eligible:
+            samples = model.samples()
+            if model.task != LM:
+                self._eligible[key] = list(range(len(samples)))
+            else:
+                lengths = [int(s.x.numel()) for s in samples]
+                self._eligible[key] = [i for i, n in enumerate(lengths) if n >= seq_len]
+                if not self._eligible[key]:
+                    raise OracleError(
+                        f"{model.name}: no input has seq_len={seq_len} tokens (the longest has "
+                        f"{max(lengths, default=0)}); lower model.seq_len in the scenario"
+                    )
+        return self._eligible[key]
+
+    def _input(self, model: SplitModel, input_id: int, seq_len: int) -> torch.Tensor:
+        """The unbatched input of a reduced input id: ids ``[seq_len]`` for LMs."""
+        x: torch.Tensor = model.samples()[self._eligible_inputs(model, seq_len)[input_id]].x
+        return x[:seq_len] if model.task == LM else x
+
+    def _reference(self, model: SplitModel, input_id: int, seq_len: int) -> np.ndarray:
+        """The unsplit model's output summary on the input (see ``_summary``)."""
+        key = (model.name, input_id, seq_len)
+        if key not in self._references:
+            x = self._input(model, input_id, seq_len)
+            with torch.inference_mode():
+                self._references[key] = _summary(model.task, model(_batch(model, x))[0])
+        return self._references[key]
+
+
+# -- per-family rules -------------------------------------------------------------------------
+def _batch(model: SplitModel, x: torch.Tensor) -> Any:
+    """One unbatched input or IF as the batch of one that ``head``/``tail`` take."""
+    if model.task == ENCODER:
+        return EncoderBatch(x[None], torch.ones(1, x.shape[0], dtype=torch.int64))
+    return x[None]
+
+
+def _first(h: Any) -> torch.Tensor:
+    """The one item of a head's batch output (an encoder's hidden states without the mask)."""
+    tensor: torch.Tensor = h.x if isinstance(h, EncoderBatch) else h
+    return tensor[0]
+
+
+def _summary(task: str, output: torch.Tensor) -> np.ndarray:
+    """What agreement compares: the top-1 class ``[1]`` or top-1 token per position ``[T]``
+    (int32), or the embedding ``[d]`` (float32)."""
+    if task == ENCODER:
+        return output.to(torch.float32).numpy().copy()
+    return output.argmax(-1).reshape(-1).to(torch.int32).numpy()
+
+
+def _report(task: str, summary: np.ndarray) -> np.ndarray:
+    """The answer a device that ran the whole model sends: an LM's last next-token only."""
+    return summary[-1:] if task == LM else summary
+
+
+def _agreement(task: str, got: np.ndarray, reference: np.ndarray) -> float:
+    if task == ENCODER:
+        a, b = got.astype(np.float64), reference.astype(np.float64)
+        norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+        return min(1.0, max(0.0, float(a @ b) / norms)) if norms > 0 else 0.0
+    return float(np.mean(got == reference))

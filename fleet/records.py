@@ -1,0 +1,218 @@
+"""Result tables: the Arrow schemas of ``requests.parquet``, ``servers.parquet`` and
+``profile.parquet``, and the row-group writer that fills them.
+
+``TableWriter`` buffers appended columns and writes a Parquet row group every
+``rows_per_group`` rows, so an interrupted run loses at most the rows not yet written. Row
+groups depend only on the total number of rows appended (never on how appends were chunked),
+compression is fixed (zstd level 3) and no timestamps are stored, so identical rows give
+byte-identical files. Times are simulated seconds (float64, NaN for stages never reached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 3
+
+_STAGE_TIMES = (
+    "t_arrival_s",
+    "t_head_start_s",
+    "t_head_end_s",
+    "t_uplink_start_s",
+    "t_uplink_end_s",
+    "t_server_enqueue_s",
+    "t_server_start_s",
+    "t_server_end_s",
+    "t_done_s",
+)
+
+#: One row per request. ``replica_id`` is -1 and ``batch_size`` 0 when never served; stage
+#: times are NaN for stages not reached; ``agreement`` is NaN unless completed; ``status`` is
+#: "completed" or "dropped" with ``reason`` saying why (e.g. "queue_full"), "" otherwise.
+REQUESTS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("request_id", pa.int64()),
+        ("device_id", pa.int64()),
+        ("group", pa.string()),
+        ("model", pa.string()),
+        ("split", pa.int32()),
+        ("codec", pa.string()),
+        ("input_id", pa.int64()),
+        ("replica_id", pa.int32()),
+        *((name, pa.float64()) for name in _STAGE_TIMES),
+        ("raw_bytes", pa.int64()),
+        ("payload_bytes", pa.int64()),
+        ("result_bytes", pa.int64()),
+        ("batch_size", pa.int32()),
+        ("server_busy_s", pa.float64()),
+        ("device_energy_j", pa.float64()),
+        ("agreement", pa.float64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+#: One row per replica per time window of ``record.window_s``.
+SERVERS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("replica_id", pa.int32()),
+        ("window_start_s", pa.float64()),
+        ("window_end_s", pa.float64()),
+        ("busy_s", pa.float64()),
+        ("batches", pa.int64()),
+        ("requests", pa.int64()),
+        ("dropped", pa.int64()),
+        ("queue_len_max", pa.int64()),
+    ]
+)
+
+#: What a real run measured, one row per distinct (model, split, codec, input_id, seq_len):
+#: the replay oracle's source. ``codec`` is ``fleet.oracle.codec_key`` of the full config,
+#: ``codec_id`` its id; ``seq_len`` is 0 for models that ignore it (vision, encoders). The wall
+#: columns are this machine's measured seconds, informational only (never simulated time).
+PROFILE_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("split", pa.int32()),
+        ("codec", pa.string()),
+        ("codec_id", pa.string()),
+        ("input_id", pa.int64()),
+        ("seq_len", pa.int32()),
+        ("raw_bytes", pa.int64()),
+        ("payload_bytes", pa.int64()),
+        ("result_bytes", pa.int64()),
+        ("agreement", pa.float64()),
+        ("head_wall_s", pa.float64()),
+        ("tail_wall_s", pa.float64()),
+    ]
+)
+
+Columns = Mapping[str, "np.ndarray | Sequence[Any]"]
+
+
+class RecordError(ValueError):
+    """Appended columns do not fit the table's schema; the message names the column."""
+
+
+class TableWriter:
+    """Append columns, get a Parquet file of ``schema`` written one row group at a time.
+
+    ``append`` takes every column of the schema (by name, equal lengths); ``close`` writes the
+    rest (an empty table with the schema when nothing was appended). Use as a context manager.
+    """
+
+    def __init__(self, path: str | Path, schema: pa.Schema, rows_per_group: int = 65536) -> None:
+        if isinstance(rows_per_group, bool) or not isinstance(rows_per_group, int):
+            raise RecordError(f"rows_per_group must be an integer >= 1, got {rows_per_group!r}")
+        if rows_per_group < 1:
+            raise RecordError(f"rows_per_group must be an integer >= 1, got {rows_per_group}")
+        self.path = Path(path)
+        self.schema = schema
+        self.rows_per_group = rows_per_group
+        self.rows_written = 0
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered = 0
+        self._closed = False
+        if not self.path.parent.is_dir():
+            raise RecordError(
+                f"cannot write {self.path}: folder {self.path.parent} does not exist; create "
+                "the run directory first"
+            )
+        self._writer = pq.ParquetWriter(
+            self.path,
+            schema,
+            compression=COMPRESSION,
+            compression_level=COMPRESSION_LEVEL,
+        )
+
+    def append(self, columns: Columns) -> None:
+        """Buffer rows given as one array or sequence per column; write full row groups."""
+        if self._closed:
+            raise RecordError(f"{self.path}: append after close; open a new TableWriter")
+        batch = _to_batch(columns, self.schema, self.path)
+        if batch.num_rows == 0:
+            return
+        self._buffer.append(batch)
+        self._buffered += batch.num_rows
+        while self._buffered >= self.rows_per_group:
+            self._write_rows(self.rows_per_group)
+
+    def close(self) -> None:
+        """Write what is buffered and finish the file; closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._buffered:
+                self._write_rows(self._buffered)
+        finally:
+            self._writer.close()
+
+    def _write_rows(self, count: int) -> None:
+        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        # one contiguous chunk per column: pages then never depend on how appends were cut
+        self._writer.write_table(table.slice(0, count).combine_chunks(), row_group_size=count)
+        rest = table.slice(count)
+        self._buffer = rest.to_batches() if rest.num_rows else []
+        self._buffered = rest.num_rows
+        self.rows_written += count
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _to_batch(columns: Columns, schema: pa.Schema, path: Path) -> pa.RecordBatch:
+    """Columns as a record batch of ``schema``; errors name the column and what was expected."""
+    if not isinstance(columns, Mapping):
+        raise RecordError(
+            f"{path.name}: append takes a mapping of column name -> values, "
+            f"got {type(columns).__name__}"
+        )
+    expected = schema.names
+    missing = [n for n in expected if n not in columns]
+    extra = sorted(str(n) for n in columns if n not in expected)
+    if missing or extra:
+        raise RecordError(
+            f"{path.name}: columns do not match the schema: missing {missing}, unexpected "
+            f"{extra}; give exactly {expected}"
+        )
+    lengths = {name: len(columns[name]) for name in expected}
+    if len(set(lengths.values())) > 1:
+        raise RecordError(f"{path.name}: columns must have equal lengths, got {lengths}")
+    arrays = []
+    for field in schema:
+        values = columns[field.name]
+        try:  # infer, then a safe cast: 0.5 into an int column is an error, never a 0
+            array = values if isinstance(values, pa.Array) else pa.array(values)
+            arrays.append(array.cast(field.type))
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise RecordError(
+                f"{path.name}: column {field.name!r} must hold {field.type} values ({exc})"
+            ) from exc
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """A Parquet file written by ``TableWriter`` (or any Parquet file) as an Arrow table."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no result table at {path}; check the run directory")
+    return pq.read_table(path)

@@ -1,0 +1,278 @@
+"""Run a scenario or a sweep and write its results directory.
+
+One run writes ``manifest.json`` (status ``running`` first, ``complete`` or ``failed`` at the
+end), ``requests.parquet`` (row groups flushed as requests finish), ``servers.parquet``,
+``summary.json`` and, for real runs, ``profile.parquet``: what the ``ReplayOracle`` samples
+later. A sweep directory holds one run directory per point plus ``sweep.parquet``; re-running
+a sweep into the same directory skips points whose manifest says ``complete``.
+
+``run_id`` is derived from the resolved scenario (name plus a hash), so the same scenario and
+seed give byte-identical Parquet files; wall-clock times live only in ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fleet.oracle import Oracle, codec_key
+from scenarios import RunSpec, Scenario, expand
+
+RESULTS_ROOT = Path("results")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    path: Path
+    summary: dict[str, Any]
+
+
+def default_out(scenario: Scenario, root: Path = RESULTS_ROOT) -> Path:
+    """``results/<name>/<UTC timestamp>``, with a suffix when that directory exists."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = root / scenario.name / stamp
+    path, n = base, 1
+    while path.exists():
+        path = base.with_name(f"{stamp}-{n}")
+        n += 1
+    return path
+
+
+def run(scenario: Scenario, out: Path | None = None, *, quiet: bool = False) -> list[RunResult]:
+    """Run every point of ``scenario`` (one point without a sweep) into ``out``."""
+    out = out if out is not None else default_out(scenario)
+    points = expand(scenario)
+    oracles: dict[str, Oracle] = {}
+    try:
+        if scenario.sweep is None:
+            return [run_one(points[0].scenario, out, quiet=quiet, oracles=oracles)]
+        return run_sweep(points, out, quiet=quiet, oracles=oracles)
+    finally:
+        for oracle in oracles.values():
+            oracle.close()
+
+
+def run_sweep(
+    points: Sequence[RunSpec], out: Path, *, quiet: bool, oracles: dict[str, Oracle]
+) -> list[RunResult]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    results, rows = [], []
+    for point in points:
+        path = out / point.name
+        done = _complete(path)
+        if done is not None:
+            if not quiet:
+                print(f"[{point.index + 1}/{len(points)}] {point.name}: done before, skipped")
+            result = RunResult(path, done)
+        else:
+            if not quiet:
+                print(f"[{point.index + 1}/{len(points)}] {point.name}", file=sys.stderr)
+            result = run_one(point.scenario, path, quiet=quiet, oracles=oracles)
+        results.append(result)
+        params = {k: json.dumps(v) for k, v in point.params.items()}
+        rows.append({"point": point.name, "seed": point.scenario.seed, **params, **result.summary})
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, out / "sweep.parquet", compression="zstd")
+    return results
+
+
+def run_one(
+    scenario: Scenario, out: Path, *, quiet: bool = False, oracles: dict[str, Oracle] | None = None
+) -> RunResult:
+    """One run (no sweep) into the new or empty directory ``out``."""
+    from fleet.records import PROFILE_SCHEMA, REQUESTS_SCHEMA, SERVERS_SCHEMA, TableWriter
+    from fleet.sim import Simulation
+    from fleet.summary import summarize
+
+    if scenario.sweep is not None:
+        raise ValueError("run_one takes a single point; use run() for a sweep")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(
+            f"{out} exists and is not empty; choose another --out or delete it first"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    oracles = {} if oracles is None else oracles
+    resolved = scenario.model_dump(mode="json")
+    run_id = f"{scenario.name}-{_digest(resolved)}"
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "status": "running",
+        "seed": scenario.seed,
+        "mode": scenario.mode,
+        "scenario": resolved,
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "host": platform.node(),
+        "started_at": _now(),
+    }
+    _write_json(out / "manifest.json", manifest)
+    wall_start = time.perf_counter()
+    try:
+        oracle = _oracle(scenario, oracles)
+        keys = [_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
+        with TableWriter(out / "requests.parquet", REQUESTS_SCHEMA) as writer:
+            sim = Simulation(
+                scenario,
+                oracle,
+                run_id=run_id,
+                codec_keys=keys,
+                sink=writer.append,
+                progress=None if quiet else _Progress(scenario, wall_start),
+            )
+            output = sim.run()
+        with TableWriter(out / "servers.parquet", SERVERS_SCHEMA) as writer:
+            writer.append(output.servers)
+        if scenario.mode == "real":
+            from fleet.local import LocalOracle
+
+            assert isinstance(oracle, LocalOracle)
+            with TableWriter(out / "profile.parquet", PROFILE_SCHEMA) as writer:
+                writer.append(oracle.profile_rows())
+    except BaseException as exc:
+        manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=_now())
+        _write_json(out / "manifest.json", manifest)
+        raise
+    from fleet.records import read_table
+
+    summary = summarize(
+        read_table(out / "requests.parquet"),
+        read_table(out / "servers.parquet"),
+        replicas=scenario.servers.replicas,
+        sim_time_s=output.sim_time_s,
+    )
+    summary.update(sim_time_s=output.sim_time_s, events=output.events)
+    summary.update({f"oracle_{k}": v for k, v in output.oracle.items()})
+    _write_json(out / "summary.json", summary)
+    wall_s = time.perf_counter() - wall_start
+    manifest.update(status="complete", ended_at=_now(), wall_s=wall_s)
+    _write_json(out / "manifest.json", manifest)
+    if not quiet:
+        print(
+            f"{scenario.name}: {output.completed:,} of {output.requests:,} requests completed "
+            f"in {output.sim_time_s:.1f} simulated s ({wall_s:.1f} s wall) -> {out}",
+            file=sys.stderr,
+        )
+    return RunResult(out, summary)
+
+
+def _oracle(scenario: Scenario, oracles: dict[str, Oracle]) -> Oracle:
+    if scenario.mode == "replay":
+        assert scenario.replay_from is not None
+        key = f"replay:{scenario.replay_from}"
+        if key not in oracles:
+            from fleet.replay import ReplayOracle
+
+            oracles[key] = ReplayOracle([scenario.replay_from])
+        return oracles[key]
+    if "real" not in oracles:
+        from fleet.local import LocalOracle
+
+        oracles["real"] = LocalOracle()
+    return oracles["real"]
+
+
+def _codec_key(config: dict[str, Any]) -> str:
+    """The key of a codec's full config, defaults filled in, so equal codecs replay alike."""
+    from codec import get_codec
+
+    return codec_key(get_codec(config).get_config())
+
+
+def _complete(path: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        if manifest.get("status") == "complete":
+            summary: dict[str, Any] = json.loads((path / "summary.json").read_text())
+            return summary
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class _Progress:
+    """One status line on stderr: simulated time, requests done, simulated-to-wall rate."""
+
+    def __init__(self, scenario: Scenario, wall_start: float) -> None:
+        self._end_s = scenario.duration_s
+        self._wall_start = wall_start
+        self._last_wall = 0.0
+
+    def __call__(self, now_s: float, done: int, total: int) -> None:
+        wall = time.perf_counter()
+        final = done >= total
+        if not final and wall - self._last_wall < 0.5:
+            return
+        self._last_wall = wall
+        elapsed = max(wall - self._wall_start, 1e-9)
+        horizon = f"/{self._end_s:g}" if self._end_s else ""
+        line = (
+            f"\rsim {now_s:,.1f}{horizon} s | {done:,}/{total:,} requests | "
+            f"{now_s / elapsed:,.1f}x real time"
+        )
+        print(line, end="\n" if final else "", file=sys.stderr, flush=True)
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_finite(data), indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def _finite(data: Any) -> Any:
+    """JSON has no NaN: non-finite floats become null."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("slicer-fleet", "numpy", "torch", "simpy", "pyarrow", "pydantic"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() or None

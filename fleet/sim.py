@@ -1,0 +1,493 @@
+"""The event loop: one scenario run in simulated time, on simpy.
+
+Every request goes: arrival on its device -> device queue (a device runs one head at a time) ->
+head -> encode -> uplink -> server queue -> batch -> decode + tail -> downlink -> done. Stage
+durations come from ``fleet.costs`` and the links of ``fleet.network``; payload sizes and answers
+come from the oracle, which is asked when a stage starts and answered when it ends in simulated
+time. Requests are rows of numpy arrays, devices and replicas are rows of state: no simpy
+process per request, so 100,000 devices run in memory and at tens of thousands of requests per
+wall second.
+
+Event order: simpy runs events by (time, insertion order). At one instant arrivals run in
+(time, device id) order; head jobs submitted at an instant go to the oracle in one call before
+simulated time moves on (or at once when a result is needed at the same instant).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from fleet.arrivals import arrival_times
+from fleet.costs import ModelCosts, codec_decode_s, codec_encode_s
+from fleet.network import Link, SharedLink, device_offsets
+from fleet.oracle import HeadJob, HeadResult, Oracle, Pending, TailJob
+from fleet.traces import load_link_trace
+from models.hardware import HardwareSpec, get_hardware
+from scenarios.schema import LinkSpec, Scenario, group_links
+from server.batching import BatchPolicy
+from server.replica import ServerPool
+
+COMPLETED, DROPPED = 1, 2
+STATUS = np.array(["", "completed", "dropped"], dtype=object)
+Sink = Callable[[dict[str, Any]], None]
+Progress = Callable[[float, int, int], None]  # simulated time, requests done, requests in all
+
+
+@dataclass(frozen=True)
+class GroupSetup:
+    """What the loop needs of one device group, resolved once."""
+
+    name: str
+    split: int
+    codec_id: str
+    codec_key: str
+    hardware: HardwareSpec
+    head_s: float
+    head_energy_j: float
+
+
+@dataclass(frozen=True)
+class SimOutput:
+    requests: int
+    completed: int
+    dropped: int
+    sim_time_s: float
+    events: int
+    servers: dict[str, list[Any]]
+    oracle: dict[str, int]
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        oracle: Oracle,
+        *,
+        run_id: str,
+        codec_keys: list[str],
+        sink: Sink,
+        progress: Progress | None = None,
+        chunk_rows: int = 65536,
+    ) -> None:
+        self.scenario = scenario
+        self.oracle = oracle
+        self.run_id = run_id
+        self._sink = sink
+        self._progress = progress
+        self._chunk_rows = chunk_rows
+        self.env = simpy.Environment()
+        seeds = np.random.SeedSequence(scenario.seed).spawn(6)
+        arrival_ss, offset_ss, input_ss, trace_ss, route_ss, service_ss = seeds
+        model = scenario.model
+        self._costs = ModelCosts(model.name, model.seq_len)
+        self.groups = [
+            self._setup(g, key) for g, key in zip(scenario.fleet, codec_keys, strict=True)
+        ]
+        self._make_requests(arrival_ss, input_ss)
+        self._make_links(offset_ss, trace_ss)
+        self._make_servers(route_ss, service_ss)
+        self._head_jobs: list[tuple[int, HeadJob]] = []
+        self._head_futures: dict[int, Pending[HeadResult]] = {}
+        self._tail_futures: dict[int, Any] = {}
+        self._heads: dict[int, HeadResult] = {}  # head results of requests not yet at a server
+        self._done: list[int] = []
+        self._flushed = 0
+        self.completed = 0
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ set-up
+    def _setup(self, group: Any, codec_key: str) -> GroupSetup:
+        hardware = get_hardware(group.hardware)
+        head_s, head_energy_j = self._costs.head(hardware, group.dtype, group.split)
+        codec_id = self.scenario.codec_for(group).id
+        return GroupSetup(
+            group.name, group.split, codec_id, codec_key, hardware, head_s, head_energy_j
+        )
+
+    def _make_requests(self, arrival_ss: np.random.SeedSequence, input_ss: Any) -> None:
+        s = self.scenario
+        counts = [g.count for g in s.fleet]
+        first_device = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        devices, times = [], []
+        for g, group_ss, base in zip(
+            s.fleet, arrival_ss.spawn(len(s.fleet)), first_device, strict=True
+        ):
+            device, t_s = arrival_times(
+                g.arrivals,
+                g.count,
+                duration_s=s.duration_s,
+                requests_per_device=s.requests_per_device,
+                rng=np.random.default_rng(group_ss),
+            )
+            devices.append(device.astype(np.int64) + base)
+            times.append(t_s)
+        device = np.concatenate(devices)
+        t_arrival = np.concatenate(times)
+        order = np.lexsort((device, t_arrival))
+        self.device = device[order]
+        self.t_arrival = t_arrival[order]
+        n = len(self.device)
+        self.n_requests = n
+        self.device_group = np.repeat(np.arange(len(counts)), counts)
+        self.n_devices = int(sum(counts))
+        self.group = self.device_group[self.device] if n else np.zeros(0, dtype=np.int64)
+        inputs = np.random.default_rng(input_ss).integers(0, 2**31 - 1, n, dtype=np.int64)
+        if s.model.inputs is not None:
+            inputs %= s.model.inputs
+        self.input_id = inputs
+        nan = np.full(n, np.nan)
+        self.t = {
+            k: nan.copy()
+            for k in (
+                "t_head_start_s",
+                "t_head_end_s",
+                "t_uplink_start_s",
+                "t_uplink_end_s",
+                "t_server_enqueue_s",
+                "t_server_start_s",
+                "t_server_end_s",
+                "t_done_s",
+            )
+        }
+        self.raw_bytes = np.zeros(n, dtype=np.int64)
+        self.payload_bytes = np.zeros(n, dtype=np.int64)
+        self.result_bytes = np.zeros(n, dtype=np.int64)
+        self.replica = np.full(n, -1, dtype=np.int32)
+        self.batch_size = np.zeros(n, dtype=np.int32)
+        self.server_busy_s = np.zeros(n)
+        self.energy_j = np.zeros(n)
+        self.agreement = nan.copy()
+        self.status = np.zeros(n, dtype=np.int8)
+        self.reason: dict[int, str] = {}
+        # device state: busy flag, when its last encode ends, its waiting requests
+        self._busy = [False] * self.n_devices
+        self._free_at = [0.0] * self.n_devices
+        self._waiting: dict[int, deque[int]] = {}
+
+    def _make_links(self, offset_ss: np.random.SeedSequence, trace_ss: Any) -> None:
+        s = self.scenario
+        self._links: list[tuple[list[Link | None], list[Link | None]]] = []
+        self._group_link_specs: list[tuple[LinkSpec | None, LinkSpec | None]] = []
+        self._group_traces: list[tuple[Any, Any]] = []
+        self._group_offsets: list[tuple[np.ndarray, np.ndarray]] = []
+        group_seeds = zip(offset_ss.spawn(len(s.fleet)), trace_ss.spawn(len(s.fleet)), strict=True)
+        for g, (off_ss, tr_ss) in zip(s.fleet, group_seeds, strict=True):
+            up, down = group_links(s, g)
+            up_seed, down_seed = (int(x) for x in tr_ss.generate_state(2))
+            up_trace = load_link_trace(up, up_seed) if up is not None else None
+            down_trace = load_link_trace(down, down_seed) if down is not None else None
+            rng = np.random.default_rng(off_ss)
+            self._group_link_specs.append((up, down))
+            self._group_traces.append((up_trace, down_trace))
+            self._group_offsets.append(
+                (
+                    device_offsets(rng, g.count, up_trace),
+                    device_offsets(rng, g.count, down_trace),
+                )
+            )
+        self._uplinks: list[Link | None] = [None] * self.n_devices
+        self._downlinks: list[Link | None] = [None] * self.n_devices
+        self._first_device = np.concatenate([[0], np.cumsum([g.count for g in s.fleet])[:-1]])
+        cell_rng = np.random.default_rng(trace_ss.spawn(1)[0])
+        self._cells: dict[str, tuple[SharedLink | None, SharedLink | None]] = {}
+        for i, cell in enumerate(s.network.cells):
+            links: list[SharedLink | None] = []
+            for j, spec in enumerate((cell.uplink, cell.downlink)):
+                trace = None if spec is None else load_link_trace(spec, 1000 * i + j)
+                if spec is None or trace is None:
+                    links.append(None)
+                    continue
+                offset_s = float(cell_rng.uniform(0.0, trace.period_s))
+                links.append(SharedLink(self.env, trace, spec.delay_s, offset_s))
+            self._cells[cell.name] = (links[0], links[1])
+        self._group_cell = [self._cells.get(g.cell or "", (None, None)) for g in s.fleet]
+
+    def _link(self, device: int, direction: int) -> Link:
+        table = self._uplinks if direction == 0 else self._downlinks
+        link = table[device]
+        if link is None:
+            g = int(self.device_group[device])
+            spec = self._group_link_specs[g][direction]
+            assert spec is not None
+            trace = self._group_traces[g][direction]
+            offset_s = float(self._group_offsets[g][direction][device - self._first_device[g]])
+            link = table[device] = Link(trace, offset_s, spec.delay_s)
+        return link
+
+    def _make_servers(self, route_ss: Any, service_ss: Any) -> None:
+        servers = self.scenario.servers
+        self.server_hw = get_hardware(servers.hardware)
+        self.server_hw.peak(servers.dtype)
+        classes: dict[tuple[int, str], int] = {}
+        self._group_class = [
+            classes.setdefault((g.split, g.codec_key), len(classes)) for g in self.groups
+        ]
+        self._service_rng = np.random.default_rng(service_ss)
+        self.pool = ServerPool(
+            self.env,
+            replicas=servers.replicas,
+            policy=BatchPolicy(servers.batching.max_batch, servers.batching.max_wait_s),
+            routing=servers.routing,
+            rng=np.random.default_rng(route_ss),
+            queue_limit=servers.queue_limit,
+            window_s=self.scenario.record.window_s,
+            service_time=self._service_time,
+            on_start=self._batch_started,
+            on_end=self._batch_ended,
+        )
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> SimOutput:
+        if self.n_requests:
+            self._schedule_arrivals(0)
+        env = self.env
+        events = 0
+        while True:
+            t_next = env.peek()
+            if t_next == math.inf:
+                break
+            if t_next > env.now and self._head_jobs:
+                self._flush_heads()
+            env.step()
+            events += 1
+            if self._progress is not None and not events & 4095:
+                self._progress(env.now, len(self._done) + self._flushed, self.n_requests)
+        self._flush_rows()
+        end_s = max(env.now, self.scenario.duration_s or 0.0)
+        if self._progress is not None:
+            self._progress(end_s, self.n_requests, self.n_requests)
+        return SimOutput(
+            requests=self.n_requests,
+            completed=self.completed,
+            dropped=self.dropped,
+            sim_time_s=end_s,
+            events=events,
+            servers=self.pool.table(self.run_id, end_s),
+            oracle=self.oracle.stats(),
+        )
+
+    def _schedule_arrivals(self, first: int) -> None:
+        event = self.env.timeout(float(self.t_arrival[first]) - self.env.now, value=first)
+        event.callbacks.append(self._arrivals)
+
+    def _arrivals(self, event: Any) -> None:
+        i = event.value
+        t_s = self.t_arrival[i]
+        n = self.n_requests
+        while i < n and self.t_arrival[i] == t_s:
+            self._arrive(i)
+            i += 1
+        if i < n:
+            self._schedule_arrivals(i)
+
+    def _arrive(self, rid: int) -> None:
+        dev = int(self.device[rid])
+        if self._busy[dev]:
+            self._waiting.setdefault(dev, deque()).append(rid)
+        elif self._free_at[dev] > self.env.now:
+            self._busy[dev] = True
+            self._waiting.setdefault(dev, deque()).append(rid)
+            self._at(self._free_at[dev], self._wake, dev)
+        else:
+            self._start_head(rid)
+
+    def _wake(self, event: Any) -> None:
+        dev = event.value
+        self._busy[dev] = False
+        queue = self._waiting[dev]
+        rid = queue.popleft()
+        if not queue:
+            del self._waiting[dev]
+        self._start_head(rid)
+
+    def _start_head(self, rid: int) -> None:
+        dev = int(self.device[rid])
+        self._busy[dev] = True
+        g = self.groups[self.group[rid]]
+        now = self.env.now
+        self.t["t_head_start_s"][rid] = now
+        job = HeadJob(
+            rid,
+            self.scenario.model.name,
+            g.split,
+            g.codec_key,
+            int(self.input_id[rid]),
+            self.scenario.model.seq_len,
+        )
+        self._head_jobs.append((rid, job))
+        self._at(now + g.head_s, self._head_ended, rid)
+
+    def _flush_heads(self) -> None:
+        jobs = self._head_jobs
+        self._head_jobs = []
+        futures = self.oracle.submit_heads([job for _, job in jobs])
+        for (rid, _), future in zip(jobs, futures, strict=True):
+            self._head_futures[rid] = future
+
+    def _head_ended(self, event: Any) -> None:
+        rid = event.value
+        if rid not in self._head_futures:
+            self._flush_heads()
+        result = self._head_futures.pop(rid).result()
+        now = self.env.now
+        gi = self.group[rid]
+        g = self.groups[gi]
+        dev = int(self.device[rid])
+        encode_s = codec_encode_s(g.codec_id, result.raw_bytes, g.hardware.name)
+        encode_end_s = now + encode_s
+        self.t["t_head_end_s"][rid] = now
+        self.raw_bytes[rid] = result.raw_bytes
+        self.payload_bytes[rid] = result.payload_bytes
+        self._heads[rid] = result
+        self.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
+        self._busy[dev] = False
+        self._free_at[dev] = encode_end_s
+        if dev in self._waiting:
+            self._busy[dev] = True
+            self._at(encode_end_s, self._wake, dev)
+        cell_up = self._group_cell[gi][0]
+        if cell_up is None:
+            start_s, arrive_s = self._link(dev, 0).send(encode_end_s, result.payload_bytes)
+            self.t["t_uplink_start_s"][rid] = start_s
+            self._at(arrive_s, self._uplink_ended, rid)
+        else:
+            self._at(encode_end_s, self._cell_send, rid)
+
+    def _cell_send(self, event: Any) -> None:
+        rid = event.value
+        cell_up = self._group_cell[self.group[rid]][0]
+        assert cell_up is not None
+        cell_up.send(float(self.payload_bytes[rid]), lambda s, a: self._uplink_done(rid, s))
+
+    def _uplink_ended(self, event: Any) -> None:
+        rid = event.value
+        self._uplink_done(rid, self.t["t_uplink_start_s"][rid])
+
+    def _uplink_done(self, rid: int, start_s: float) -> None:
+        now = self.env.now
+        self.t["t_uplink_start_s"][rid] = start_s
+        self.t["t_uplink_end_s"][rid] = now
+        self.t["t_server_enqueue_s"][rid] = now
+        if not self.pool.enqueue(rid, self._group_class[self.group[rid]]):
+            self._finish(rid, DROPPED, "queue_full")
+
+    def _service_time(self, batch: list[int]) -> float:
+        override = self.scenario.servers.service
+        if override is not None:
+            return _draw(override.kind, override.mean_s, override.cv, self._service_rng)
+        g = self.groups[self.group[batch[0]]]
+        hw = self.server_hw
+        raw_bytes = float(self.raw_bytes[batch].sum())
+        decode_s = codec_decode_s(g.codec_id, raw_bytes, hw.name)
+        tail_s = self._costs.tail_s(hw, self.scenario.servers.dtype, g.split, len(batch))
+        return decode_s + tail_s
+
+    def _batch_started(self, replica: int, batch: list[int], service_s: float) -> None:
+        now = self.env.now
+        size = len(batch)
+        self.t["t_server_start_s"][batch] = now
+        self.replica[batch] = replica
+        self.batch_size[batch] = size
+        self.server_busy_s[batch] = service_s / size
+        model, seq_len = self.scenario.model.name, self.scenario.model.seq_len
+        jobs = []
+        for rid in batch:
+            g = self.groups[self.group[rid]]
+            head = self._heads.pop(rid)
+            jobs.append(
+                TailJob(rid, model, g.split, g.codec_key, int(self.input_id[rid]), seq_len, head)
+            )
+        for rid, future in zip(batch, self.oracle.submit_tails(jobs), strict=True):
+            self._tail_futures[rid] = future
+
+    def _batch_ended(self, replica: int, batch: list[int]) -> None:
+        now = self.env.now
+        self.t["t_server_end_s"][batch] = now
+        for rid in batch:
+            result = self._tail_futures.pop(rid).result()
+            self.agreement[rid] = result.agreement
+            self.result_bytes[rid] = result.result_bytes
+            gi = self.group[rid]
+            cell_down = self._group_cell[gi][1]
+            if cell_down is None:
+                _, arrive_s = self._link(int(self.device[rid]), 1).send(now, result.result_bytes)
+                self._at(arrive_s, self._delivered, rid)
+            else:
+                cell_down.send(float(result.result_bytes), self._cell_delivered(rid))
+
+    def _cell_delivered(self, rid: int) -> Callable[[float, float], None]:
+        return lambda start_s, arrive_s: self._finish(rid, COMPLETED, "")
+
+    def _delivered(self, event: Any) -> None:
+        self._finish(event.value, COMPLETED, "")
+
+    def _finish(self, rid: int, status: int, reason: str) -> None:
+        self.status[rid] = status
+        if status == COMPLETED:
+            self.t["t_done_s"][rid] = self.env.now
+            self.completed += 1
+        else:
+            self.reason[rid] = reason
+            self.dropped += 1
+            self._heads.pop(rid, None)
+        self._done.append(rid)
+        if len(self._done) >= self._chunk_rows:
+            self._flush_rows()
+
+    def _at(self, t_s: float, callback: Callable[[Any], None], value: Any) -> None:
+        event = self.env.timeout(t_s - self.env.now, value=value)
+        event.callbacks.append(callback)
+
+    # ------------------------------------------------------------------ records
+    def _flush_rows(self) -> None:
+        if not self._done:
+            return
+        idx = np.asarray(self._done, dtype=np.int64)
+        self._flushed += len(idx)
+        self._done = []
+        g = self.group[idx]
+        names = np.array([x.name for x in self.groups], dtype=object)
+        splits = np.array([x.split for x in self.groups], dtype=np.int32)
+        codecs = np.array([x.codec_id for x in self.groups], dtype=object)
+        columns: dict[str, Any] = {
+            "run_id": [self.run_id] * len(idx),
+            "request_id": idx,
+            "device_id": self.device[idx],
+            "group": names[g].tolist(),
+            "model": [self.scenario.model.name] * len(idx),
+            "split": splits[g],
+            "codec": codecs[g].tolist(),
+            "input_id": self.input_id[idx],
+            "replica_id": self.replica[idx],
+            "t_arrival_s": self.t_arrival[idx],
+        }
+        for name, values in self.t.items():
+            columns[name] = values[idx]
+        columns.update(
+            raw_bytes=self.raw_bytes[idx],
+            payload_bytes=self.payload_bytes[idx],
+            result_bytes=self.result_bytes[idx],
+            batch_size=self.batch_size[idx],
+            server_busy_s=self.server_busy_s[idx],
+            device_energy_j=self.energy_j[idx],
+            agreement=self.agreement[idx],
+            status=STATUS[self.status[idx]].tolist(),
+            reason=[self.reason.pop(int(i), "") for i in idx],
+        )
+        self._sink(columns)
+
+
+def _draw(kind: str, mean_s: float, cv: float, rng: np.random.Generator) -> float:
+    if kind == "deterministic":
+        return mean_s
+    if kind == "exponential":
+        return float(rng.exponential(mean_s))
+    sigma2 = math.log1p(cv * cv)  # lognormal with the given mean and coefficient of variation
+    return float(rng.lognormal(math.log(mean_s) - sigma2 / 2, math.sqrt(sigma2)))

@@ -1,0 +1,124 @@
+"""Headline metrics of one run, computed from its ``requests`` and ``servers`` tables.
+
+``summarize`` returns plain Python ints and floats (JSON-serialisable; NaN where a metric has
+no data, e.g. latency percentiles of a run where nothing completed), never raising on empty
+tables. Definitions:
+
+* latency is ``t_done_s - t_arrival_s`` over completed requests; percentiles use numpy's
+  default linear interpolation;
+* stage means are over completed requests, so ``device_queue_s + head_s + encode_s + uplink_s
+  + dispatch_s + server_queue_s + server_s + downlink_s == mean_latency_s`` (``dispatch_s`` is
+  the gap between the uplink's end and the server enqueue, e.g. routing; usually 0);
+* bytes per request are over requests whose uplink finished (``t_uplink_end_s`` not NaN), and
+  ``compression_ratio`` is their total raw bytes over their total payload bytes;
+* ``server_utilization`` is the servers table's total ``busy_s`` over ``replicas *
+  sim_time_s`` and ``server_busy_s_per_request`` the same total over completed requests;
+* ``device_energy_j_per_request`` averages over every request (dropped ones spent energy too).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: stage name -> (start column, end column); means over completed requests.
+STAGES: dict[str, tuple[str, str]] = {
+    "device_queue_s": ("t_arrival_s", "t_head_start_s"),
+    "head_s": ("t_head_start_s", "t_head_end_s"),
+    "encode_s": ("t_head_end_s", "t_uplink_start_s"),
+    "uplink_s": ("t_uplink_start_s", "t_uplink_end_s"),
+    "dispatch_s": ("t_uplink_end_s", "t_server_enqueue_s"),
+    "server_queue_s": ("t_server_enqueue_s", "t_server_start_s"),
+    "server_s": ("t_server_start_s", "t_server_end_s"),
+    "downlink_s": ("t_server_end_s", "t_done_s"),
+}
+
+_REQUEST_COLUMNS = (
+    "status",
+    "t_arrival_s",
+    "t_done_s",
+    "raw_bytes",
+    "payload_bytes",
+    "device_energy_j",
+    "agreement",
+    "batch_size",
+    *sorted({c for pair in STAGES.values() for c in pair}),
+)
+
+NAN = float("nan")
+
+
+def summarize(
+    requests: pa.Table, servers: pa.Table, *, replicas: int, sim_time_s: float
+) -> dict[str, float | int]:
+    """The run's headline metrics (see the module docstring for each definition)."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise ValueError(f"replicas must be an integer >= 1, got {replicas!r}")
+    if not math.isfinite(sim_time_s) or sim_time_s < 0:
+        raise ValueError(
+            f"sim_time_s must be a finite number >= 0 (the simulated seconds the run covered), "
+            f"got {sim_time_s!r}"
+        )
+    _require(requests, _REQUEST_COLUMNS, "requests")
+    _require(servers, ("busy_s",), "servers")
+
+    status = requests.column("status")
+    done = _is(status, "completed")
+    n_requests, n_completed = requests.num_rows, int(done.sum())
+    n_dropped = int(_is(status, "dropped").sum())
+
+    def col(name: str) -> np.ndarray:
+        return requests.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+
+    latency_s = (col("t_done_s") - col("t_arrival_s"))[done]
+    sent = ~np.isnan(col("t_uplink_end_s"))
+    raw, payload = col("raw_bytes")[sent], col("payload_bytes")[sent]
+    busy_s = float(servers.column("busy_s").to_numpy(zero_copy_only=False).sum())
+    out: dict[str, float | int] = {
+        "requests": n_requests,
+        "completed": n_completed,
+        "dropped": n_dropped,
+        "drop_rate": n_dropped / n_requests if n_requests else NAN,
+        "p50_latency_s": _percentile(latency_s, 50),
+        "p95_latency_s": _percentile(latency_s, 95),
+        "p99_latency_s": _percentile(latency_s, 99),
+        "mean_latency_s": _mean(latency_s),
+        "throughput_rps": n_completed / sim_time_s if sim_time_s > 0 else NAN,
+        "server_utilization": busy_s / (replicas * sim_time_s) if sim_time_s > 0 else NAN,
+        "uplink_bytes_per_request": _mean(payload),
+        "raw_bytes_per_request": _mean(raw),
+        "compression_ratio": float(raw.sum() / payload.sum()) if payload.sum() > 0 else NAN,
+        "server_busy_s_per_request": busy_s / n_completed if n_completed else NAN,
+        "device_energy_j_per_request": _mean(col("device_energy_j")),
+        "mean_agreement": _mean(col("agreement")[done]),
+        "mean_batch_size": _mean(col("batch_size")[done]),
+    }
+    for stage, (start, end) in STAGES.items():
+        out[stage] = _mean((col(end) - col(start))[done])
+    return out
+
+
+def _require(table: pa.Table, names: tuple[str, ...], which: str) -> None:
+    missing = [n for n in names if n not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"the {which} table lacks columns {missing}; pass a table with the schema of "
+            f"fleet.records.{which.upper()}_SCHEMA"
+        )
+
+
+def _is(column: pa.ChunkedArray, value: str) -> np.ndarray:
+    """Boolean mask of rows equal to ``value`` (nulls count as not equal)."""
+    mask = pc.fill_null(pc.equal(column, value), False)
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else NAN
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else NAN

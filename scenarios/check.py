@@ -1,0 +1,158 @@
+"""Check the names a scenario takes from other packages, and the files it names.
+
+``check(scenario)`` raises one ``ScenarioError`` listing every problem, each at its field path:
+a model that ``models.available()`` lacks, a split beyond the model's blocks, hardware missing
+from the catalog or on the wrong side (fleet groups need device entries, servers need server
+entries; ``any`` entries fit both), a dtype the hardware has no peak for, a codec config that
+``codec.get_codec`` refuses, and trace, arrival or replay files that do not exist. A sweep's
+points are checked instead of the scenario they come from (a sweep may replace a name in every
+point); a problem only some points have says which points.
+
+The schema cannot check these without importing torch; this module imports ``models`` and
+``codec`` inside ``check``. The model is loaded once per call (synthetic models are free,
+pretrained ones read their weights) and nothing is cached between calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenarios.errors import Problem, ScenarioError
+from scenarios.schema import CodecSpec, LinkSpec, Scenario, TraceArrivals
+from scenarios.sweep import capped, expand, points_text
+
+
+class _Names:
+    """What one ``check`` call looked up, so that sweep points reuse it."""
+
+    def __init__(self) -> None:
+        import codec
+        import models
+        from models.hardware import catalog
+
+        self.codec = codec
+        self.models = models
+        self.model_names = [info.name for info in models.available()]
+        self.hardware = catalog()
+        self.blocks: dict[str, int | str] = {}  # model name -> num_blocks, or why it failed
+        self.codecs: dict[str, str | None] = {}  # config repr -> why it failed, or None
+
+    def num_blocks(self, name: str) -> int | str:
+        if name not in self.blocks:
+            try:
+                self.blocks[name] = self.models.load(name).num_blocks
+            except (self.models.ModelError, OSError, ImportError) as exc:
+                self.blocks[name] = f"cannot load model {name!r}: {exc}"
+        return self.blocks[name]
+
+    def codec_problem(self, spec: CodecSpec) -> str | None:
+        key = repr(spec.config())
+        if key not in self.codecs:
+            try:
+                self.codec.get_codec(spec.config())
+                self.codecs[key] = None
+            except (ValueError, TypeError) as exc:  # CodecError is a ValueError
+                self.codecs[key] = str(exc)
+        return self.codecs[key]
+
+
+def check(scenario: Scenario) -> None:
+    """Raise ``ScenarioError`` listing every unknown name and missing file in ``scenario``."""
+    names = _Names()
+    specs = expand(scenario)  # without a sweep: the scenario itself
+    points: dict[tuple[str, str], list[int]] = {}  # (path, message) -> points that have it
+    for spec in specs:
+        for problem in _problems(spec.scenario, names):
+            points.setdefault((problem.path, problem.message), []).append(spec.index)
+    problems: list[Problem] = []
+    for (path, message), indices in points.items():
+        if len(indices) < len(specs):
+            message = f"{points_text(indices, [specs[i].params for i in indices])}: {message}"
+        problems.append(Problem(path, message))
+    if problems:
+        raise ScenarioError(capped(problems))
+
+
+def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
+    problems: list[Problem] = []
+    model = scenario.model.name
+    blocks: int | str | None = None
+    if model not in names.model_names:
+        problems.append(
+            Problem(
+                "model.name", f"unknown model {model!r}; available: {', '.join(names.model_names)}"
+            )
+        )
+    else:
+        blocks = names.num_blocks(model)
+        if isinstance(blocks, str):
+            problems.append(Problem("model.name", blocks))
+    problems += _codec(scenario.codec, "codec", names)
+    for i, group in enumerate(scenario.fleet):
+        where = f"fleet[{i}]"
+        if isinstance(blocks, int) and group.split > blocks:
+            problems.append(
+                Problem(
+                    f"{where}.split",
+                    f"must be within 0..{blocks} ({model} has {blocks} blocks), got {group.split}",
+                )
+            )
+        problems += _hardware(group.hardware, group.dtype, where, "device", names)
+        if group.codec is not None:
+            problems += _codec(group.codec, f"{where}.codec", names)
+        if isinstance(group.arrivals, TraceArrivals):
+            problems += _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
+        problems += _link_files(group.uplink, f"{where}.uplink")
+        problems += _link_files(group.downlink, f"{where}.downlink")
+    for i, cell in enumerate(scenario.network.cells):
+        problems += _link_files(cell.uplink, f"network.cells[{i}].uplink")
+        problems += _link_files(cell.downlink, f"network.cells[{i}].downlink")
+    servers = scenario.servers
+    problems += _hardware(servers.hardware, servers.dtype, "servers", "server", names)
+    if scenario.replay_from is not None and not Path(scenario.replay_from).exists():
+        problems.append(Problem("replay_from", f"not found: {_shown(scenario.replay_from)}"))
+    return problems
+
+
+def _hardware(name: str, dtype: str, where: str, side: str, names: _Names) -> list[Problem]:
+    from models.hardware import HardwareError
+
+    fits = [n for n, spec in names.hardware.items() if spec.kind in (side, "any")]
+    role = "fleet groups need a device entry" if side == "device" else "servers need a server entry"
+    spec = names.hardware.get(name)
+    if spec is None:
+        return [
+            Problem(f"{where}.hardware", f"unknown hardware {name!r}; {role}: {', '.join(fits)}")
+        ]
+    if spec.kind not in (side, "any"):
+        message = f"{name!r} is a {spec.kind} entry; {role}: {', '.join(fits)}"
+        return [Problem(f"{where}.hardware", message)]
+    try:
+        spec.peak(dtype)
+    except HardwareError as exc:
+        return [Problem(f"{where}.dtype", str(exc))]
+    return []
+
+
+def _codec(spec: CodecSpec, where: str, names: _Names) -> list[Problem]:
+    why = names.codec_problem(spec)
+    return [] if why is None else [Problem(where, why)]
+
+
+def _link_files(link: LinkSpec | None, where: str) -> list[Problem]:
+    if link is None or link.trace is None or not link.trace.startswith("file:"):
+        return []
+    return _file(link.trace.removeprefix("file:"), f"{where}.trace", "bandwidth trace")
+
+
+def _file(path: str, where: str, what: str) -> list[Problem]:
+    if Path(path).is_file():
+        return []
+    return [Problem(where, f"{what} file not found: {_shown(path)}")]
+
+
+def _shown(path: str) -> str:
+    """The path, and where a relative one was looked for."""
+    if Path(path).is_absolute():
+        return path
+    return f"{path} (looked for in {Path.cwd()}; load() makes paths relative to the file)"

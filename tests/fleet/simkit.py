@@ -1,0 +1,103 @@
+"""Small scenarios for simulator tests: a hand-written replay profile (so no model runs) and a
+scenario builder with ideal hardware and links unless a test says otherwise."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from fleet.oracle import codec_key
+from fleet.records import PROFILE_SCHEMA, TableWriter
+from scenarios import Scenario
+
+MODEL = "synthetic:smollm2-135m"
+
+
+def fp32_key() -> str:
+    from codec import get_codec
+
+    return codec_key(get_codec({"id": "fp32"}).get_config())
+
+
+def write_profile(
+    directory: Path,
+    *,
+    payload_bytes: list[int] | None = None,
+    split: int = 4,
+    raw_bytes: int = 4096,
+    result_bytes: int = 4,
+    seq_len: int = 8,
+) -> Path:
+    """A profile.parquet with one row per payload size (input ids 0, 1, ...)."""
+    sizes = payload_bytes or [1000]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "profile.parquet"
+    n = len(sizes)
+    with TableWriter(path, PROFILE_SCHEMA) as writer:
+        writer.append(
+            {
+                "model": [MODEL] * n,
+                "split": [split] * n,
+                "codec": [fp32_key()] * n,
+                "codec_id": ["fp32"] * n,
+                "input_id": list(range(n)),
+                "seq_len": [seq_len] * n,
+                "raw_bytes": [raw_bytes] * n,
+                "payload_bytes": sizes,
+                "result_bytes": [result_bytes] * n,
+                "agreement": [1.0] * n,
+                "head_wall_s": [0.0] * n,
+                "tail_wall_s": [0.0] * n,
+            }
+        )
+    return path
+
+
+def scenario(profile: Path, **changes: Any) -> Scenario:
+    """A replayed scenario: ideal devices and links, one replica; ``changes`` are merged into
+    the dict (nested dicts merge, except arrivals, links and service, which replace; ``fleet0`` merges into the first
+    group)."""
+    data: dict[str, Any] = {
+        "name": "t",
+        "seed": 1,
+        "requests_per_device": 1,
+        "mode": "replay",
+        "replay_from": str(profile),
+        "model": {"name": MODEL, "seq_len": 8},
+        "codec": {"id": "fp32"},
+        "fleet": [
+            {
+                "name": "g",
+                "count": 1,
+                "hardware": "ideal",
+                "split": 4,
+                "arrivals": {"kind": "periodic", "period_s": 1.0},
+                "uplink": {"kind": "ideal"},
+                "downlink": {"kind": "ideal"},
+            }
+        ],
+        "servers": {"replicas": 1, "hardware": "ideal"},
+    }
+    fleet0 = changes.pop("fleet0", {})
+    _merge(data["fleet"][0], fleet0)
+    _merge(data, changes)
+    return Scenario.model_validate(data)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        # arrivals, links and service replace what was there; other dicts merge
+        replaces = key in ("arrivals", "uplink", "downlink", "service")
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and not replaces:
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def requests(run_dir: Path) -> list[dict[str, Any]]:
+    """requests.parquet as rows, sorted by request id."""
+    rows = pq.read_table(run_dir / "requests.parquet").to_pylist()
+    return sorted(rows, key=lambda r: r["request_id"])
