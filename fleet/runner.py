@@ -72,10 +72,12 @@ def run_sweep(
     results, rows = [], []
     for point in points:
         path = out / point.name
-        done = _complete(path)
+        done = _complete(path, _run_id(point.scenario))
         if done is not None:
-            if not quiet:
-                print(f"[{point.index + 1}/{len(points)}] {point.name}: done before, skipped")
+            print(
+                f"[{point.index + 1}/{len(points)}] {point.name}: finished before, skipped",
+                file=sys.stderr,
+            )
             result = RunResult(path, done)
         else:
             if not quiet:
@@ -106,7 +108,7 @@ def run_one(
     out.mkdir(parents=True, exist_ok=True)
     oracles = {} if oracles is None else oracles
     resolved = scenario.model_dump(mode="json")
-    run_id = f"{scenario.name}-{_digest(resolved)}"
+    run_id = _run_id(scenario)
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "status": "running",
@@ -191,15 +193,26 @@ def _codec_key(config: dict[str, Any]) -> str:
     return codec_key(get_codec(config).get_config())
 
 
-def _complete(path: Path) -> dict[str, Any] | None:
+def _run_id(scenario: Scenario) -> str:
+    return f"{scenario.name}-{_digest(scenario.model_dump(mode='json'))}"
+
+
+def _complete(path: Path, run_id: str) -> dict[str, Any] | None:
+    """The summary of a finished run of the same scenario at ``path``, else None. A finished
+    run of another scenario there is an error: a sweep never mixes two scenarios' points."""
     try:
         manifest = json.loads((path / "manifest.json").read_text())
-        if manifest.get("status") == "complete":
-            summary: dict[str, Any] = json.loads((path / "summary.json").read_text())
-            return summary
+        if manifest.get("status") != "complete":
+            return None
+        summary: dict[str, Any] = json.loads((path / "summary.json").read_text())
     except (OSError, ValueError):
         return None
-    return None
+    if manifest.get("run_id") != run_id:
+        raise FileExistsError(
+            f"{path} holds a finished run of a different scenario (run_id "
+            f"{manifest.get('run_id')}, this point is {run_id}); choose another --out"
+        )
+    return summary
 
 
 class _Progress:

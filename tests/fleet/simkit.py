@@ -57,9 +57,9 @@ def write_profile(
 
 
 def scenario(profile: Path, **changes: Any) -> Scenario:
-    """A replayed scenario: ideal devices and links, one replica; ``changes`` are merged into
-    the dict (nested dicts merge, except arrivals, links and service, which replace; ``fleet0`` merges into the first
-    group)."""
+    """A replayed scenario: ideal devices and links, one replica. ``changes`` are merged into
+    the dict: nested dicts merge, except arrivals, links and service, which replace;
+    ``fleet0`` merges into the first group."""
     data: dict[str, Any] = {
         "name": "t",
         "seed": 1,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fleet.cli import main
@@ -56,3 +58,68 @@ def test_calibrate_writes_a_hardware_entry(
     # micro-benchmarked peak, so a fitted efficiency may sit slightly above 1
     assert 0 < fitted.efficiency_compute <= MAX_EFFICIENCY
     assert 0 < fitted.efficiency_memory <= MAX_EFFICIENCY
+
+
+SCENARIO = """
+name: cli-test
+seed: 3
+requests_per_device: 2
+mode: replay
+replay_from: {profile}
+model: {{name: synthetic:smollm2-135m, seq_len: 8}}
+codec: fp32
+fleet:
+  - {{name: g, count: 3, hardware: ideal, split: 4, arrivals: {{kind: periodic, period_s: 1.0}},
+     uplink: {{bandwidth_mbps: 10}}, downlink: {{kind: ideal}}}}
+servers: {{replicas: 1, hardware: ideal}}
+"""
+
+
+def _scenario_file(tmp_path: Path, extra: str = "") -> str:
+    from tests.fleet.simkit import write_profile
+
+    profile = write_profile(tmp_path / "profile")
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(profile=profile) + extra)
+    return str(path)
+
+
+def test_run_writes_results_and_prints_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["run", _scenario_file(tmp_path), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "completed" in printed and str(out) in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"manifest.json", "requests.parquet", "servers.parquet", "summary.json"} <= names
+
+
+def test_run_a_sweep_with_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep"
+    extra = "sweep:\n  fleet[0].count: [1, 2]\n"
+    args = ["run", _scenario_file(tmp_path, extra), "--out", str(out), "--quiet"]
+    assert main([*args, "--set", "servers.replicas=2"]) == 0
+    assert (out / "sweep.parquet").exists()
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["000-count=1", "001-count=2"]
+    # a rerun skips the finished points; a different scenario into the same place is refused
+    assert main([*args, "--set", "servers.replicas=2"]) == 0
+    assert capsys.readouterr().err.count("finished before, skipped") == 2
+    assert main(args) == 2
+    assert "holds a finished run of a different scenario" in capsys.readouterr().err
+
+
+def test_validate_names_field_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _scenario_file(tmp_path)
+    assert main(["validate", path]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert main(["validate", path, "--set", "fleet[0].count=0"]) == 2
+    assert "fleet[0].count: must be >= 1, got 0 (from --set" in capsys.readouterr().err
+
+
+def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "fleet" in schema["properties"]

@@ -220,8 +220,11 @@ def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
             "arrivals": {"kind": "poisson", "rate_per_s": 0.5},
             "uplink": {"trace": "synthetic:lte"},
         },
-        servers={"replicas": 2, "routing": "power-of-two",
-                 "service": {"kind": "exponential", "mean_s": 0.05}},
+        servers={
+            "replicas": 2,
+            "routing": "power-of-two",
+            "service": {"kind": "exponential", "mean_s": 0.05},
+        },
     )
     a = run_one(s, tmp_path / "a", quiet=True).path
     b = run_one(s, tmp_path / "b", quiet=True).path
