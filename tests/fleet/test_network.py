@@ -10,7 +10,8 @@ import pytest
 import simpy
 
 from fleet.network import Link, SharedLink, device_offsets
-from fleet.traces import Trace, constant, synthetic
+from fleet.trace_synthetic import synthetic
+from fleet.traces import Trace, constant
 
 Log = list[tuple[float, str]]
 
