@@ -275,7 +275,7 @@ class Simulation:
             dropped=self.dropped,
             sim_time_s=end_s,
             events=events,
-            servers=self.pool.table(self.run_id, end_s),
+            servers=self.pool.table(self.run_id),
             oracle=self.oracle.stats(),
         )
 

@@ -11,7 +11,6 @@ at their boundaries. The pool decides *when*; the caller says how long a batch t
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -157,39 +156,35 @@ class ServerPool:
             self._busy_s[replica].add(window, window_end_s - max(start_s, window * width))
             window += 1
 
-    def table(self, run_id: str, end_s: float) -> dict[str, list[Any]]:
-        """``servers.parquet`` columns: one row per replica (and the shared queue) per window."""
-        windows = max(1, math.ceil(end_s / self._window_s))
+    def table(self, run_id: str) -> dict[str, list[Any]]:
+        """``servers.parquet`` columns: one row per replica (and the shared queue, id -1) per
+        window in which it did something; idle windows are left out, so a long, quiet run
+        stays small. Rows are ordered by replica, then window."""
+        names = ("busy_s", "batches", "requests", "dropped", "queue_len_max")
         rows: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "run_id",
-                "replica_id",
-                "window_start_s",
-                "window_end_s",
-                "busy_s",
-                "batches",
-                "requests",
-                "dropped",
-                "queue_len_max",
-            )
+            k: [] for k in ("run_id", "replica_id", "window_start_s", "window_end_s", *names)
         }
         ids = ([SHARED] if self._shared else []) + list(range(self._replicas))
+        width = self._window_s
         for rid in ids:
-            for w in range(windows):
-                queue = 0 if rid == SHARED else (None if self._shared else rid)
+            worker = rid != SHARED
+            queue = 0 if rid == SHARED else (None if self._shared else rid)
+            series = [
+                self._busy_s[rid] if worker else None,
+                self._batches[rid] if worker else None,
+                self._served[rid] if worker else None,
+                None if queue is None else self._dropped[queue],
+                None if queue is None else self._queue_max[queue],
+            ]
+            windows = sorted(set().union(*(x.windows() for x in series if x is not None)))
+            for w in windows:
                 rows["run_id"].append(run_id)
                 rows["replica_id"].append(rid)
-                rows["window_start_s"].append(w * self._window_s)
-                rows["window_end_s"].append((w + 1) * self._window_s)
-                worker = rid != SHARED
-                rows["busy_s"].append(self._busy_s[rid].get(w) if worker else 0.0)
-                rows["batches"].append(int(self._batches[rid].get(w)) if worker else 0)
-                rows["requests"].append(int(self._served[rid].get(w)) if worker else 0)
-                dropped = 0 if queue is None else int(self._dropped[queue].get(w))
-                rows["dropped"].append(dropped)
-                longest = 0 if queue is None else int(self._queue_max[queue].get(w))
-                rows["queue_len_max"].append(longest)
+                rows["window_start_s"].append(w * width)
+                rows["window_end_s"].append((w + 1) * width)
+                for name, x in zip(names, series, strict=True):
+                    value = 0.0 if x is None else x.get(w)
+                    rows[name].append(value if name == "busy_s" else int(value))
         return rows
 
 
@@ -207,6 +202,9 @@ class _Series:
     def maximum(self, window: int, value: float) -> None:
         if value > self._values.get(window, 0.0):
             self._values[window] = value
+
+    def windows(self) -> set[int]:
+        return set(self._values)
 
     def get(self, window: int) -> float:
         return self._values.get(window, 0.0)
