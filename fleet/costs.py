@@ -90,17 +90,8 @@ class ModelCosts:
     def _block_profiles(self, batch: int) -> list[BlockProfile]:
         if batch not in self._profiles:
             if self._shape is None:
-                self._shape = _shape_model(self.model)
+                from models import load_shape
+
+                self._shape = load_shape(self.model)
             self._profiles[batch] = self._shape.block_profiles(seq_len=self.seq_len, batch=batch)
         return self._profiles[batch]
-
-
-def _shape_model(name: str) -> SplitModel:
-    """The model whose shapes give the profiles: a pretrained model's ``synthetic:`` twin has
-    the same architecture and builds no weights, so costs never wait for a weights load."""
-    import models
-
-    twin = f"synthetic:{name}"
-    if any(info.name == twin for info in models.available()):
-        return models.load(twin)
-    return models.load(name)

@@ -390,7 +390,7 @@ class Simulation:
             return _draw(override.kind, override.mean_s, override.cv, self._service_rng)
         g = self.groups[self._group_of[batch[0]]]
         hw = self.server_hw
-        raw_bytes = float(self.raw_bytes[batch].sum())
+        raw_bytes = float(sum(self._heads[rid].raw_bytes for rid in batch))
         decode_s = codec_decode_s(g.codec_id, raw_bytes, hw.name)
         tail_s = self._costs.tail_s(hw, self.scenario.servers.dtype, g.split, len(batch))
         return decode_s + tail_s
@@ -398,14 +398,21 @@ class Simulation:
     def _batch_started(self, replica: int, batch: list[int], service_s: float) -> None:
         now = self.env.now
         size = len(batch)
-        self.t["t_server_start_s"][batch] = now
-        self.replica[batch] = replica
-        self.batch_size[batch] = size
-        self.server_busy_s[batch] = service_s / size
+        share_s = service_s / size
+        start, replicas, sizes, busy = (
+            self.t["t_server_start_s"],
+            self.replica,
+            self.batch_size,
+            self.server_busy_s,
+        )
         model, seq_len = self.scenario.model.name, self.scenario.model.seq_len
+        g = self.groups[self._group_of[batch[0]]]  # a batch holds one class: one split, codec
         jobs = []
-        for rid in batch:
-            g = self.groups[self._group_of[rid]]
+        for rid in batch:  # element writes: batches are small, fancy indexing costs more
+            start[rid] = now
+            replicas[rid] = replica
+            sizes[rid] = size
+            busy[rid] = share_s
             head = self._heads.pop(rid)
             jobs.append(
                 TailJob(rid, model, g.split, g.codec_key, self._input_of[rid], seq_len, head)
@@ -415,8 +422,9 @@ class Simulation:
 
     def _batch_ended(self, replica: int, batch: list[int]) -> None:
         now = self.env.now
-        self.t["t_server_end_s"][batch] = now
+        end = self.t["t_server_end_s"]
         for rid in batch:
+            end[rid] = now
             result = self._tail_futures.pop(rid).result()
             self.agreement[rid] = result.agreement
             self.result_bytes[rid] = result.result_bytes

@@ -14,7 +14,7 @@ from models.split import (
     ServerSession,
     SplitModel,
 )
-from models.zoo import ModelInfo, available, load
+from models.zoo import ModelInfo, available, load, load_shape
 
 __all__ = [
     "BlockProfile",
@@ -28,5 +28,6 @@ __all__ = [
     "available",
     "if_bytes",
     "load",
+    "load_shape",
     "profile",
 ]

@@ -67,3 +67,12 @@ def load(name: str) -> SplitModel:
         return _REGISTRY[name][1]()
     names = [i.name for i in available()]
     raise ModelError(f"unknown model {name!r}; available: {names}")
+
+
+def load_shape(name: str) -> SplitModel:
+    """A model with ``name``'s architecture for shapes and cost profiles: a pretrained model's
+    ``synthetic:`` twin when one exists (same blocks, no weights to load), else the model."""
+    twin = f"synthetic:{name}"
+    if not name.startswith("synthetic:") and any(i.name == twin for i in available()):
+        return load(twin)
+    return load(name)

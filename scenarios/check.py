@@ -9,8 +9,9 @@ points are checked instead of the scenario they come from (a sweep may replace a
 point); a problem only some points have says which points.
 
 The schema cannot check these without importing torch; this module imports ``models`` and
-``codec`` inside ``check``. The model is loaded once per call (synthetic models are free,
-pretrained ones read their weights) and nothing is cached between calls.
+``codec`` inside ``check``. Split ranges come from ``models.load_shape`` (a pretrained model's
+``synthetic:`` twin builds no weights), once per model per call; nothing is cached between
+calls. Whether a weights package is installed shows when a real run loads the model.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class _Names:
     def num_blocks(self, name: str) -> int | str:
         if name not in self.blocks:
             try:
-                self.blocks[name] = self.models.load(name).num_blocks
+                self.blocks[name] = self.models.load_shape(name).num_blocks
             except (self.models.ModelError, OSError, ImportError) as exc:
                 self.blocks[name] = f"cannot load model {name!r}: {exc}"
         return self.blocks[name]
