@@ -243,3 +243,37 @@ def test_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not empty"):
         run_one(s, path, quiet=True)
     assert (path / "requests.parquet").read_bytes() == before
+
+
+def test_exact_stage_trace_of_a_small_run(tmp_path: Path) -> None:
+    """Two devices in step, 1 ms uplinks, 0.4 s service on one replica: every stage time."""
+    profile = write_profile(tmp_path / "profile", payload_bytes=[1000])
+    s = scenario(
+        profile,
+        requests_per_device=2,
+        fleet0={
+            "count": 2,
+            "arrivals": {"kind": "periodic", "period_s": 1.0, "phase_s": 0.0},
+            "uplink": {"bandwidth_mbps": 8.0},
+        },
+        servers={"service": {"kind": "deterministic", "mean_s": 0.4}},
+    )
+    stages = (
+        "t_arrival_s",
+        "t_head_start_s",
+        "t_head_end_s",
+        "t_uplink_start_s",
+        "t_uplink_end_s",
+        "t_server_start_s",
+        "t_server_end_s",
+        "t_done_s",
+    )
+    rows = requests(run_one(s, tmp_path / "run", quiet=True).path)
+    trace = [(r["request_id"], r["device_id"], *(r[k] for k in stages)) for r in rows]
+    expected = [
+        (0, 0, 0.0, 0.0, 0.0, 0.0, 0.001, 0.001, 0.401, 0.401),
+        (1, 1, 0.0, 0.0, 0.0, 0.0, 0.001, 0.401, 0.801, 0.801),
+        (2, 0, 1.0, 1.0, 1.0, 1.0, 1.001, 1.001, 1.401, 1.401),
+        (3, 1, 1.0, 1.0, 1.0, 1.0, 1.001, 1.401, 1.801, 1.801),
+    ]
+    assert trace == [pytest.approx(row, abs=1e-12) for row in expected]
