@@ -24,6 +24,12 @@ class OracleError(RuntimeError):
     """An oracle cannot produce a result; the message says what is missing and how to fix it."""
 
 
+class ComputeFailed(RuntimeError):
+    """Real compute for one job failed for good (e.g. its actor died more often than allowed).
+    ``Pending.result()`` raises it; the simulator records the request as ``failed`` with this
+    message as the reason and carries on."""
+
+
 class Pending(Protocol[T_co]):
     """A result that may still be computing (``concurrent.futures.Future`` fits)."""
 

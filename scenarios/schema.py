@@ -248,6 +248,29 @@ class Record(_Strict):
     window_s: float = Field(default=1.0, gt=0, description="servers.parquet window length")
 
 
+class RaySpec(_Strict):
+    """Where real compute runs (``mode: real``). Devices and replicas are rows of state inside
+    a few actors, never one actor each."""
+
+    enabled: bool = Field(
+        default=True, description="false: run heads and tails in this process (LocalOracle)"
+    )
+    address: str | None = Field(
+        default=None, description="an existing cluster: auto or HOST:PORT (default: start one)"
+    )
+    device_shards: int | None = Field(
+        default=None, ge=1, description="device-shard actors (default: one per CPU, at most 8)"
+    )
+    server_workers: int | None = Field(
+        default=None, ge=1, description="server-worker actors (default: one per GPU, else 1)"
+    )
+    max_restarts: int = Field(default=3, ge=0, description="restarts of an actor that dies")
+    max_task_retries: int = Field(
+        default=3, ge=0, description="resubmissions of a call whose actor died"
+    )
+    parallel_sweep: bool = Field(default=True, description="run sweep points as parallel Ray tasks")
+
+
 class Scenario(_Strict):
     name: Name
     description: str = ""
@@ -266,6 +289,7 @@ class Scenario(_Strict):
     network: Network = Field(default_factory=Network)
     servers: Servers = Field(default_factory=Servers)
     record: Record = Field(default_factory=Record)
+    ray: RaySpec = Field(default_factory=RaySpec)
     sweep: dict[str, Any] | None = Field(
         default=None, description="path: [values] grid, plus zip: {path: [values]} (see README)"
     )
