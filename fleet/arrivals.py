@@ -14,6 +14,11 @@ spec, count and generator state give identical arrays. Processes:
 - trace: the file's times (``read_arrival_trace``) shifted to start at 0 loop with period
   span * n / (n - 1) (the span plus one mean gap); each device replays them from its own offset
   U[0, period), so the loop keeps the file's mean rate.
+
+``offline_arrivals`` says which arrivals find their device offline (``DeviceGroup.availability``):
+with ``probability`` each arrival independently with P = 1 - p_available; with ``on-off`` each
+device alternates exponential online and offline periods (means ``up_s``, ``down_s``), starting
+online with P = up_s / (up_s + down_s), drawn up front and vectorised like on-off arrivals.
 """
 
 from __future__ import annotations
@@ -24,10 +29,18 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from scenarios.schema import OnOffArrivals, PeriodicArrivals, PoissonArrivals, TraceArrivals
+from scenarios.schema import (
+    OnOffArrivals,
+    OnOffAvailability,
+    PeriodicArrivals,
+    PoissonArrivals,
+    ProbabilityAvailability,
+    TraceArrivals,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 ArrivalSpec = PoissonArrivals | PeriodicArrivals | OnOffArrivals | TraceArrivals
 _BLOCK_ELEMENTS = 1 << 21  # on-off: periods drawn per block of devices (memory bound)
 
@@ -212,6 +225,50 @@ def _on_off_chunk(
     if duration_s is not None:
         t_s = _below(t_s, duration_s)
     return arrival_dev, t_s
+
+
+def offline_arrivals(
+    spec: ProbabilityAvailability | OnOffAvailability | None,
+    device: IntArray,
+    t_s: FloatArray,
+    rng: np.random.Generator,
+) -> BoolArray:
+    """For each arrival ``(device[i], t_s[i])`` of one group, whether its device is offline
+    then. All False (and no draws) without ``spec``.
+
+    On-off devices are sampled exactly at their arrival instants: alternating exponential
+    periods are a two-state Markov chain, so the state at an arrival depends only on the state
+    at the device's previous arrival (or at time 0, drawn stationary) and the time between. Each
+    step either sets the state (up, down) or keeps it, decided by one uniform draw, so every
+    state is that of the last step that set it: one sort and one running maximum, no loop."""
+    n = device.size
+    if spec is None or n == 0:
+        return np.zeros(n, dtype=bool)
+    if isinstance(spec, ProbabilityAvailability):
+        return rng.random(n) >= spec.p_available
+    if not isinstance(spec, OnOffAvailability):
+        raise ArrivalError(f"unknown availability {spec!r}; use probability or on-off")
+    p_up = spec.up_s / (spec.up_s + spec.down_s)
+    order = np.lexsort((t_s, device))
+    d, t = device[order], t_s[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = d[1:] != d[:-1]
+    previous_s = np.zeros(n)
+    previous_s[1:] = t[:-1]
+    previous_s[first] = 0.0
+    # P(up after dt | up) = p_up + (1 - p_up) e and P(up after dt | down) = p_up (1 - e)
+    e = np.exp(-(1.0 / spec.up_s + 1.0 / spec.down_s) * (t - previous_s))
+    u = rng.random(n)
+    set_up = u < p_up * (1.0 - e)
+    set_down = u >= p_up + (1.0 - p_up) * e
+    up_at_zero = rng.random(int(first.sum())) < p_up
+    up = set_up.copy()
+    up[first] = set_up[first] | (~set_down[first] & up_at_zero)
+    setter = set_up | set_down | first
+    source = np.maximum.accumulate(np.where(setter, np.arange(n), -1))
+    offline = np.empty(n, dtype=bool)
+    offline[order] = ~up[source]
+    return offline
 
 
 def _replay(

@@ -5,7 +5,7 @@
     slicer profile MODEL [--seq-len N]  per-block FLOPs, bytes and IF sizes
     slicer calibrate MODEL              fit a hardware entry to this machine's measured times
     slicer eval --model M --split S --codec JSON   task quality through the split
-    slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--quiet]
+    slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--address A] [--local]
     slicer validate FILE [--set k=v]...  check a scenario (and every sweep point) without running
     slicer schema                       the scenario file's JSON schema
 """
@@ -183,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fleet.runner import run
 
     overrides = [*args.set, *([f"mode={args.mode}"] if args.mode is not None else [])]
+    if args.address is not None:
+        overrides.append(f"ray.address={args.address}")
+    if args.local:
+        overrides.append("ray.enabled=false")
     scenario = scenarios.load(args.file, overrides)
     scenarios.check(scenario)
     out = Path(args.out) if args.out is not None else None
@@ -262,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="real: run models and codec; replay: sample a recorded profile",
     )
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--address", default=None, help="join a Ray cluster: auto or HOST:PORT")
+    p.add_argument(
+        "--local", action="store_true", help="real compute in this process instead of on Ray actors"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a scenario file without running it")

@@ -84,21 +84,32 @@ class LocalOracle:
     def profile_rows(self) -> dict[str, list[Any]]:
         """PROFILE_SCHEMA columns, one row per input whose head and tail both ran, sorted by
         (model, split, codec, input_id, seq_len)."""
-        rows: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA.names}
-        for key in sorted(k for k in self._heads if k in self._tails):
-            model, split, codec, input_id, seq_len, _ = key
-            head, head_wall_s = self._heads[key]
-            tail, tail_wall_s = self._tails[key]
-            values = [model, split, codec, json.loads(codec)["id"], input_id, seq_len]
-            values += [head.raw_bytes, head.payload_bytes, tail.result_bytes, tail.agreement]
-            values += [head_wall_s, tail_wall_s]
-            for name, value in zip(PROFILE_SCHEMA.names, values, strict=True):
-                rows[name].append(value)
-        return rows
+        return profile_rows(self._heads, self._tails)
 
     def write_profile(self, path: str | Path) -> None:
         with TableWriter(path, PROFILE_SCHEMA) as writer:
             writer.append(self.profile_rows())
+
+    # -- for actors that host this oracle (fleet.shards, server.workers) -----------------------
+    def key(self, job: HeadJob | TailJob) -> Key:
+        """The memo key of a job: input id reduced, seq_len 0 where the model ignores it."""
+        return self._key(job)
+
+    def input_count(self, model: str, seq_len: int) -> int:
+        """How many distinct inputs ``model`` has at ``seq_len`` (input ids wrap around)."""
+        return len(self._eligible_inputs(self._model(model), seq_len))
+
+    def run_head(self, job: HeadJob) -> tuple[HeadResult, float]:
+        """The head's result (with payload) and the wall seconds it took when first computed."""
+        key = self._key(job)
+        self._head(key)
+        return self._heads[key]
+
+    def run_tail(self, job: TailJob, payload: bytes) -> tuple[TailResult, float]:
+        """The tail's result on ``payload`` and the wall seconds it took when first computed."""
+        key = self._key(job)
+        self._tail(key, payload)
+        return self._tails[key]
 
     # -- heads and tails ----------------------------------------------------------------------
     def _head(self, key: Key) -> HeadResult:
@@ -236,6 +247,24 @@ class LocalOracle:
             with torch.inference_mode():
                 self._references[key] = _summary(model.task, model(_batch(model, x))[0])
         return self._references[key]
+
+
+def profile_rows(
+    heads: Mapping[Key, tuple[HeadResult, float]], tails: Mapping[Key, tuple[TailResult, float]]
+) -> dict[str, list[Any]]:
+    """PROFILE_SCHEMA columns from head and tail results keyed alike, one row per key that has
+    both, sorted by key."""
+    rows: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA.names}
+    for key in sorted(k for k in heads if k in tails):
+        model, split, codec, input_id, seq_len, _ = key
+        head, head_wall_s = heads[key]
+        tail, tail_wall_s = tails[key]
+        values = [model, split, codec, json.loads(codec)["id"], input_id, seq_len]
+        values += [head.raw_bytes, head.payload_bytes, tail.result_bytes, tail.agreement]
+        values += [head_wall_s, tail_wall_s]
+        for name, value in zip(PROFILE_SCHEMA.names, values, strict=True):
+            rows[name].append(value)
+    return rows
 
 
 # -- per-family rules -------------------------------------------------------------------------

@@ -15,15 +15,24 @@ completion or capacity change, whichever is first. Every send or wake bumps a ge
 counter; a woken event of an older generation does nothing. Flows that finish at one instant
 call back in start order; ``on_arrive(t_start_s, t_arrive_s)`` runs at ``t_arrive_s``, from a
 simpy event callback.
+
+Outages are windows of zero capacity in simulated time: ``FixedOutages`` (given windows, the same
+for every link that shares the object) or ``RandomOutages`` (alternating exponential gaps and
+outages, drawn as time goes by from the link's own generator). A transfer in progress pauses
+during an outage and resumes after it; one that becomes ready inside an outage starts (its
+``t_start_s``) at once and waits. ``OutageLink`` is a ``Link`` with outages: still arithmetic,
+O(log n) per send plus one step per outage the transfer crosses; a plain ``Link`` pays nothing
+for the feature. ``SharedLink(outages=...)`` treats an outage as a capacity step to zero.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -72,7 +81,12 @@ class SharedLink:
     (processor sharing), event-driven on a simpy Environment."""
 
     def __init__(
-        self, env: simpy.Environment, trace: Trace, delay_s: float, offset_s: float = 0.0
+        self,
+        env: simpy.Environment,
+        trace: Trace,
+        delay_s: float,
+        offset_s: float = 0.0,
+        outages: Outages | None = None,
     ) -> None:
         if not (math.isfinite(delay_s) and delay_s >= 0):
             raise ValueError(f"shared link delay_s must be finite and >= 0, got {delay_s!r}")
@@ -82,12 +96,13 @@ class SharedLink:
         self._trace = trace
         self._delay_s = delay_s
         self._offset_s = offset_s
+        self._outages = outages
         # (finish V in bits, start order, t_start_s, on_arrive) of every flow in transfer
         self._flows: list[tuple[float, int, float, OnArrive]] = []
         self._order = 0
         self._v_bits = 0.0  # service each flow got since the link last became busy
         self._t_s = 0.0  # the simulated time _v_bits is up to date with
-        self._cursor: TraceCursor | None = None  # the trace step in force at _t_s
+        self._cursor: TraceCursor | _GatedCursor | None = None  # the step in force at _t_s
         self._generation = 0
 
     @property
@@ -105,7 +120,12 @@ class SharedLink:
             self._advance(now)
         else:
             self._v_bits, self._t_s = 0.0, now
-            self._cursor = self._trace.cursor(now + self._offset_s)
+            cursor = self._trace.cursor(now + self._offset_s)
+            outages = self._outages
+            if outages is None:
+                self._cursor = cursor
+            else:
+                self._cursor = _GatedCursor(cursor, outages, self._offset_s, now)
         heapq.heappush(self._flows, (self._v_bits + bits, self._order, now, on_arrive))
         self._order += 1
         self._schedule()
@@ -172,6 +192,207 @@ class SharedLink:
     def _deliver(done: list[tuple[int, float, OnArrive]], t_arrive_s: float, _event: Any) -> None:
         for _, t_start_s, on_arrive in done:
             on_arrive(t_start_s, t_arrive_s)
+
+
+class Outages(Protocol):
+    def next_window(self, t_s: float) -> tuple[float, float]:
+        """(start_s, end_s) of the first outage that ends after ``t_s``; (inf, inf) if none."""
+        ...
+
+
+class FixedOutages:
+    """Given outage windows [start_s, end_s): sorted, not overlapping. Stateless, so one object
+    serves every link of a group or cell, asked in any order."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, windows: Sequence[tuple[float, float]]) -> None:
+        previous_end_s = 0.0
+        for index, (start_s, end_s) in enumerate(windows):
+            if not (math.isfinite(start_s) and math.isfinite(end_s) and 0 <= start_s < end_s):
+                raise ValueError(
+                    f"outage window {index} must have finite 0 <= start_s < end_s, "
+                    f"got ({start_s!r}, {end_s!r})"
+                )
+            if start_s < previous_end_s:
+                raise ValueError(
+                    f"outage window {index} starts at {start_s!r}, before the previous one ends "
+                    f"at {previous_end_s!r}; sort the windows and merge overlapping ones"
+                )
+            previous_end_s = end_s
+        self._starts = [float(w[0]) for w in windows] + [math.inf]  # inf: the sentinel "none"
+        self._ends = [float(w[1]) for w in windows] + [math.inf]
+
+    def next_window(self, t_s: float) -> tuple[float, float]:
+        i = bisect_right(self._ends, t_s)
+        return self._starts[i], self._ends[i]
+
+
+class RandomOutages:
+    """Alternating exponential gaps (mean ``mean_gap_s``) and outages (mean ``mean_s``) from
+    time 0, starting inside an outage with probability mean_s / (mean_gap_s + mean_s) (the
+    stationary state). Windows are drawn one at a time as asked for and forgotten once passed,
+    so a link holds two floats; asking about an earlier time than before is an error.
+
+    ``rng`` is a generator, or a function that makes one, called only when a window after
+    ``first`` is needed: with ``first`` drawn for a whole group by ``first_outages``, a device
+    that never gets past its first outage costs no generator at all."""
+
+    __slots__ = ("_asked_s", "_end_s", "_mean_gap_s", "_mean_s", "_rng", "_start_s")
+
+    def __init__(
+        self,
+        mean_gap_s: float,
+        mean_s: float,
+        rng: np.random.Generator | Callable[[], np.random.Generator],
+        first: tuple[float, float] | None = None,
+    ) -> None:
+        for name, value in (("mean_gap_s", mean_gap_s), ("mean_s", mean_s)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"random outages: {name} must be finite and > 0, got {value!r}")
+        self._mean_gap_s, self._mean_s, self._rng = mean_gap_s, mean_s, rng
+        self._asked_s = 0.0
+        if first is None:
+            starts, ends = first_outages(mean_gap_s, mean_s, 1, self._generator())
+            first = float(starts[0]), float(ends[0])
+        self._start_s, self._end_s = first
+
+    def _generator(self) -> np.random.Generator:
+        rng = self._rng
+        if not isinstance(rng, np.random.Generator):
+            rng = self._rng = rng()
+        return rng
+
+    def next_window(self, t_s: float) -> tuple[float, float]:
+        if t_s < self._asked_s:
+            raise ValueError(
+                f"random outages are drawn forward in time: asked about {t_s!r} after "
+                f"{self._asked_s!r}"
+            )
+        self._asked_s = t_s
+        if self._end_s <= t_s:
+            rng = self._generator()
+            while self._end_s <= t_s:
+                self._start_s = self._end_s + float(rng.exponential(self._mean_gap_s))
+                self._end_s = self._start_s + float(rng.exponential(self._mean_s))
+        return self._start_s, self._end_s
+
+
+def first_outages(
+    mean_gap_s: float, mean_s: float, count: int, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The first (start_s, end_s) outage of ``count`` links with random outages, vectorised:
+    from time 0 with P = mean_s / (mean_gap_s + mean_s), else after an exponential gap."""
+    down = rng.random(count) < mean_s / (mean_gap_s + mean_s)
+    gap_s = rng.exponential(mean_gap_s, count)
+    starts = np.where(down, 0.0, gap_s)
+    return starts, starts + rng.exponential(mean_s, count)
+
+
+class TraceIntegral:
+    """Bits a trace delivers between two trace times: bisection on cumulative bits, O(log n)."""
+
+    __slots__ = ("_cum_bits", "_period_bits", "_period_s", "_rates", "_times")
+
+    def __init__(self, trace: Trace) -> None:
+        widths = np.diff(np.append(trace.times_s, trace.period_s))
+        cum = np.concatenate(([0.0], np.cumsum(trace.rate_bps * widths)))
+        self._times: list[float] = trace.times_s.tolist()
+        self._rates: list[float] = trace.rate_bps.tolist()
+        self._cum_bits: list[float] = cum[:-1].tolist()
+        self._period_bits, self._period_s = float(cum[-1]), trace.period_s
+
+    def _until(self, t_s: float) -> float:
+        loops, u = divmod(t_s, self._period_s)
+        if u >= self._period_s:  # divmod rounding just below a period boundary
+            loops, u = loops + 1.0, 0.0
+        i = bisect_right(self._times, u) - 1
+        return loops * self._period_bits + self._cum_bits[i] + self._rates[i] * (u - self._times[i])
+
+    def bits(self, start_s: float, end_s: float) -> float:
+        """Bits sent at full capacity over [start_s, end_s) of trace time."""
+        if len(self._rates) == 1:
+            return self._rates[0] * (end_s - start_s)
+        return self._until(end_s) - self._until(start_s)
+
+
+class OutageLink(Link):
+    """A device's own FIFO link whose capacity drops to zero during ``outages``."""
+
+    __slots__ = ("_integral", "_outages")
+
+    def __init__(
+        self,
+        trace: Trace,
+        offset_s: float,
+        delay_s: float,
+        outages: Outages,
+        integral: TraceIntegral | None = None,
+    ) -> None:
+        if trace is None:
+            raise ValueError("an ideal link (trace None) cannot have outages; give it a trace")
+        super().__init__(trace, offset_s, delay_s)
+        self._outages = outages
+        self._integral = TraceIntegral(trace) if integral is None else integral
+
+    def send(self, ready_s: float, nbytes: float) -> tuple[float, float]:
+        start_s = ready_s if ready_s > self._free_s else self._free_s
+        end_s = self._end_s(start_s, nbytes)
+        self._free_s = end_s
+        return start_s, end_s + self._delay_s
+
+    def _end_s(self, t_s: float, nbytes: float) -> float:
+        """When the last bit of ``nbytes`` leaves, sent from ``t_s``: run to the next outage,
+        pause to its end, repeat."""
+        trace = self._trace
+        assert trace is not None
+        offset_s = self._offset_s
+        while True:
+            start_s, end_s = self._outages.next_window(t_s)
+            if start_s <= t_s:  # inside an outage: wait for its end
+                t_s = end_s
+                continue
+            done_s = t_s + trace.transfer_s(t_s + offset_s, nbytes)
+            if done_s <= start_s:
+                return done_s
+            sent_bytes = self._integral.bits(t_s + offset_s, start_s + offset_s) / 8.0
+            if sent_bytes >= nbytes * (1.0 - _FINISH_RTOL):  # float rounding at the edge
+                return start_s
+            nbytes -= sent_bytes
+            t_s = start_s
+
+
+class _GatedCursor:
+    """A ``TraceCursor`` with outage windows cut in (rate 0 inside them): each step ends at the
+    next trace step or outage edge. ``end_s`` is in trace time, as a ``TraceCursor``'s."""
+
+    __slots__ = ("_cursor", "_edge_s", "_offset_s", "_outages", "end_s", "rate_bps")
+
+    def __init__(self, cursor: TraceCursor, outages: Outages, offset_s: float, t_s: float) -> None:
+        self._cursor = cursor
+        self._outages = outages
+        self._offset_s = offset_s
+        self.end_s = self.rate_bps = self._edge_s = 0.0
+        self._load(t_s)
+
+    def _load(self, t_s: float) -> None:
+        """Set up the step that begins at simulated time ``t_s``."""
+        cursor, offset_s = self._cursor, self._offset_s
+        while cursor.end_s - offset_s <= t_s:
+            cursor.advance()
+        start_s, end_s = self._outages.next_window(t_s)
+        if start_s <= t_s:
+            self.rate_bps, edge_s = 0.0, end_s
+        else:
+            self.rate_bps, edge_s = cursor.rate_bps, start_s
+        step_end_s = cursor.end_s - offset_s
+        if edge_s < step_end_s:
+            self._edge_s, self.end_s = edge_s, edge_s + offset_s
+        else:
+            self._edge_s, self.end_s = step_end_s, cursor.end_s
+
+    def advance(self) -> None:
+        self._load(self._edge_s)
 
 
 def device_offsets(

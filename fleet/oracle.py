@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -107,3 +107,10 @@ class Oracle(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RecordingOracle(Oracle, Protocol):
+    """A real oracle: it records what it computed as a replay profile."""
+
+    def profile_rows(self) -> dict[str, list[Any]]: ...

@@ -34,9 +34,15 @@ _STAGE_TIMES = (
     "t_done_s",
 )
 
-#: One row per request. ``replica_id`` is -1 and ``batch_size`` 0 when never served; stage
-#: times are NaN for stages not reached; ``agreement`` is NaN unless completed; ``status`` is
-#: "completed" or "dropped" with ``reason`` saying why (e.g. "queue_full"), "" otherwise.
+#: One row per request, exactly one whatever happened to it. ``replica_id`` is -1 and
+#: ``batch_size`` 0 when never served; stage times are NaN for stages not reached; ``agreement``
+#: is NaN unless completed. ``status`` and ``reason``:
+#:
+#: - "completed", reason "";
+#: - "dropped": "queue_full" (the server queue refused it), "device_offline" (its device was
+#:   offline when it arrived), "replica_failed" (its replica failed with on_failure: drop);
+#: - "failed": its real compute raised ``ComputeFailed``; reason "head: " or "tail: " and the
+#:   oracle's message.
 REQUESTS_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),

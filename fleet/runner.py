@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet.oracle import Oracle, codec_key
+from fleet.oracle import Oracle, RecordingOracle, codec_key
 from scenarios import RunSpec, Scenario, expand
 
 RESULTS_ROOT = Path("results")
@@ -138,11 +138,10 @@ def run_one(
         with TableWriter(out / "servers.parquet", SERVERS_SCHEMA) as writer:
             writer.append(output.servers)
         if scenario.mode == "real":
-            from fleet.local import LocalOracle
-
-            assert isinstance(oracle, LocalOracle)
+            assert isinstance(oracle, RecordingOracle)
+            rows = oracle.profile_rows()
             with TableWriter(out / "profile.parquet", PROFILE_SCHEMA) as writer:
-                writer.append(oracle.profile_rows())
+                writer.append(rows)
     except BaseException as exc:
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=_now())
         _write_json(out / "manifest.json", manifest)
@@ -179,11 +178,20 @@ def _oracle(scenario: Scenario, oracles: dict[str, Oracle]) -> Oracle:
 
             oracles[key] = ReplayOracle([scenario.replay_from])
         return oracles[key]
-    if "real" not in oracles:
-        from fleet.local import LocalOracle
+    if not scenario.ray.enabled:
+        if "local" not in oracles:
+            from fleet.local import LocalOracle
 
-        oracles["real"] = LocalOracle()
-    return oracles["real"]
+            oracles["local"] = LocalOracle()
+        return oracles["local"]
+    key = f"ray:{scenario.ray.model_dump_json()}:{scenario.model.name}:{scenario.model.seq_len}"
+    if key not in oracles:
+        from fleet.ray_oracle import RayOracle
+
+        for old in [k for k in oracles if k.startswith("ray:")]:
+            oracles.pop(old).close()  # one actor pool at a time
+        oracles[key] = RayOracle(scenario.ray, [(scenario.model.name, scenario.model.seq_len)])
+    return oracles[key]
 
 
 def _codec_key(config: dict[str, Any]) -> str:
@@ -194,7 +202,9 @@ def _codec_key(config: dict[str, Any]) -> str:
 
 
 def _run_id(scenario: Scenario) -> str:
-    return f"{scenario.name}-{_digest(scenario.model_dump(mode='json'))}"
+    """Name plus a hash of what decides the results: the resolved scenario without its
+    ``ray`` section (where compute runs does not change what it computes)."""
+    return f"{scenario.name}-{_digest(scenario.model_dump(mode='json', exclude={'ray'}))}"
 
 
 def _complete(path: Path, run_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,23 @@ wall second.
 Event order: simpy runs events by (time, insertion order). At one instant arrivals run in
 (time, device id) order; head jobs submitted at an instant go to the oracle in one call before
 simulated time moves on (or at once when a result is needed at the same instant).
+
+Faults: every request ends as exactly one row, ``completed``, ``dropped`` or ``failed``.
+
+- A head or tail whose ``result()`` raises ``ComputeFailed`` is ``failed`` (reason ``head: ...``
+  or ``tail: ...``) with the stage times it reached; its device goes on with its next request
+  and the rest of its batch completes.
+- ``availability``: a request that arrives while its device is offline is ``dropped``
+  (``device_offline``); only arrival decides, so requests already queued on or running on a
+  device that goes offline finish.
+- Link ``outages`` pause transfers (``fleet.network``).
+- Replica ``failures`` (``server.replica``): the running batch's tails are never collected and
+  its requests, with the failed replica's queue, are ``dropped`` (``replica_failed``) or
+  enqueued again through routing (``reroute``): replica, batch and server times are reset and
+  ``t_server_enqueue_s`` becomes the failure instant, so the time lost shows in ``dispatch_s``.
+  ``server_busy_s`` keeps each request's share of every batch it was in, cut ones included, so
+  it still sums to the servers' busy time. The failure process never ends: with failures the
+  loop stops when every request has its row.
 """
 
 from __future__ import annotations
@@ -19,23 +36,36 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import simpy
 
-from fleet.arrivals import arrival_times
+from fleet.arrivals import arrival_times, offline_arrivals
 from fleet.costs import ModelCosts, codec_decode_s, codec_encode_s
-from fleet.network import Link, SharedLink, device_offsets
-from fleet.oracle import HeadJob, HeadResult, Oracle, Pending, TailJob
-from fleet.traces import load_link_trace
+from fleet.network import (
+    FixedOutages,
+    Link,
+    OutageLink,
+    Outages,
+    RandomOutages,
+    SharedLink,
+    TraceIntegral,
+    device_offsets,
+    first_outages,
+)
+from fleet.oracle import ComputeFailed, HeadJob, HeadResult, Oracle, Pending, TailJob
+from fleet.traces import Trace, load_link_trace
 from models.hardware import HardwareSpec, get_hardware
 from scenarios.schema import LinkSpec, Scenario, group_links
+from scenarios.schema import RandomOutages as RandomOutagesSpec
 from server.batching import BatchPolicy
-from server.replica import ServerPool
+from server.replica import FailurePolicy, ServerPool
 
-COMPLETED, DROPPED = 1, 2
-STATUS = np.array(["", "completed", "dropped"], dtype=object)
+COMPLETED, DROPPED, FAILED = 1, 2, 3
+_FIRST_WINDOWS = 1 << 40  # spawn key of a group's first outage windows (devices use their index)
+STATUS = np.array(["", "completed", "dropped", "failed"], dtype=object)
 Sink = Callable[[dict[str, Any]], None]
 Progress = Callable[[float, int, int], None]  # simulated time, requests done, requests in all
 
@@ -62,6 +92,9 @@ class SimOutput:
     events: int
     servers: dict[str, list[Any]]
     oracle: dict[str, int]
+    failed: int = 0  # requests whose real compute failed (status failed)
+    replica_failures: int = 0  # replica failures in [0, sim_time_s]
+    replica_down_s: float = 0.0  # replica-seconds down in [0, sim_time_s]
 
 
 class Simulation:
@@ -83,16 +116,18 @@ class Simulation:
         self._progress = progress
         self._chunk_rows = chunk_rows
         self.env = simpy.Environment()
-        seeds = np.random.SeedSequence(scenario.seed).spawn(6)
-        arrival_ss, offset_ss, input_ss, trace_ss, route_ss, service_ss = seeds
+        # children are keyed by position: the first six keep their streams as faults are added
+        seeds = np.random.SeedSequence(scenario.seed).spawn(9)
+        arrival_ss, offset_ss, input_ss, trace_ss, route_ss, service_ss = seeds[:6]
+        offline_ss, outage_ss, failure_ss = seeds[6:]
         model = scenario.model
         self._costs = ModelCosts(model.name, model.seq_len)
         self.groups = [
             self._setup(g, key) for g, key in zip(scenario.fleet, codec_keys, strict=True)
         ]
-        self._make_requests(arrival_ss, input_ss)
-        self._make_links(offset_ss, trace_ss)
-        self._make_servers(route_ss, service_ss)
+        self._make_requests(arrival_ss, input_ss, offline_ss)
+        self._make_links(offset_ss, trace_ss, outage_ss)
+        self._make_servers(route_ss, service_ss, failure_ss)
         self._head_jobs: list[tuple[int, HeadJob]] = []
         self._head_futures: dict[int, Pending[HeadResult]] = {}
         self._tail_futures: dict[int, Any] = {}
@@ -102,6 +137,7 @@ class Simulation:
         self._last_done_s = 0.0
         self.completed = 0
         self.dropped = 0
+        self.failed = 0
 
     # ------------------------------------------------------------------ set-up
     def _setup(self, group: Any, codec_key: str) -> GroupSetup:
@@ -112,13 +148,17 @@ class Simulation:
             group.name, group.split, codec_id, codec_key, hardware, head_s, head_energy_j
         )
 
-    def _make_requests(self, arrival_ss: np.random.SeedSequence, input_ss: Any) -> None:
+    def _make_requests(
+        self, arrival_ss: np.random.SeedSequence, input_ss: Any, offline_ss: Any
+    ) -> None:
         s = self.scenario
         counts = [g.count for g in s.fleet]
         first_device = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        devices, times = [], []
-        for g, group_ss, base in zip(
-            s.fleet, arrival_ss.spawn(len(s.fleet)), first_device, strict=True
+        devices, times, offlines = [], [], []
+        arrival_seeds = arrival_ss.spawn(len(s.fleet))
+        offline_seeds = offline_ss.spawn(len(s.fleet))
+        for g, group_ss, group_offline_ss, base in zip(
+            s.fleet, arrival_seeds, offline_seeds, first_device, strict=True
         ):
             device, t_s = arrival_times(
                 g.arrivals,
@@ -127,11 +167,17 @@ class Simulation:
                 requests_per_device=s.requests_per_device,
                 rng=np.random.default_rng(group_ss),
             )
+            offline_rng = np.random.default_rng(group_offline_ss)
+            offlines.append(offline_arrivals(g.availability, device, t_s, offline_rng))
             devices.append(device.astype(np.int64) + base)
             times.append(t_s)
         device = np.concatenate(devices)
         t_arrival = np.concatenate(times)
         order = np.lexsort((device, t_arrival))
+        offline = np.concatenate(offlines)[order]
+        # arrivals go through the offline check only when some device can be offline
+        self._offline_of: list[bool] = offline.tolist()
+        self._arrive_now = self._arrive_if_online if offline.any() else self._arrive
         self.device = device[order]
         self.t_arrival = t_arrival[order]
         n = len(self.device)
@@ -177,12 +223,16 @@ class Simulation:
         self._free_at = [0.0] * self.n_devices
         self._waiting: dict[int, deque[int]] = {}
 
-    def _make_links(self, offset_ss: np.random.SeedSequence, trace_ss: Any) -> None:
+    def _make_links(self, offset_ss: np.random.SeedSequence, trace_ss: Any, outage_ss: Any) -> None:
         s = self.scenario
         self._links: list[tuple[list[Link | None], list[Link | None]]] = []
         self._group_link_specs: list[tuple[LinkSpec | None, LinkSpec | None]] = []
         self._group_traces: list[tuple[Any, Any]] = []
         self._group_offsets: list[tuple[np.ndarray, np.ndarray]] = []
+        # per group and direction, for OutageLinks: fixed windows or every device's first
+        # random window, and the trace integral (None: the link has no outages)
+        self._group_outages: list[list[tuple[Any, TraceIntegral | None]]] = []
+        self._outage_ss = outage_ss.spawn(len(s.fleet))
         group_seeds = zip(offset_ss.spawn(len(s.fleet)), trace_ss.spawn(len(s.fleet)), strict=True)
         for g, (off_ss, tr_ss) in zip(s.fleet, group_seeds, strict=True):
             up, down = group_links(s, g)
@@ -192,6 +242,13 @@ class Simulation:
             rng = np.random.default_rng(off_ss)
             self._group_link_specs.append((up, down))
             self._group_traces.append((up_trace, down_trace))
+            outage_seed = self._outage_ss[len(self._group_outages)]
+            self._group_outages.append(
+                [
+                    _outage_setup(spec, trace, g.count, outage_seed, direction)
+                    for direction, (spec, trace) in enumerate(((up, up_trace), (down, down_trace)))
+                ]
+            )
             self._group_offsets.append(
                 (
                     device_offsets(rng, g.count, up_trace),
@@ -202,6 +259,7 @@ class Simulation:
         self._downlinks: list[Link | None] = [None] * self.n_devices
         self._first_device = np.concatenate([[0], np.cumsum([g.count for g in s.fleet])[:-1]])
         cell_rng = np.random.default_rng(trace_ss.spawn(1)[0])
+        cell_outage_ss = outage_ss.spawn(len(s.network.cells))
         self._cells: dict[str, tuple[SharedLink | None, SharedLink | None]] = {}
         for i, cell in enumerate(s.network.cells):
             links: list[SharedLink | None] = []
@@ -211,7 +269,8 @@ class Simulation:
                     links.append(None)
                     continue
                 offset_s = float(cell_rng.uniform(0.0, trace.period_s))
-                links.append(SharedLink(self.env, trace, spec.delay_s, offset_s))
+                outages = _cell_outages(spec, cell_outage_ss[i], j)
+                links.append(SharedLink(self.env, trace, spec.delay_s, offset_s, outages))
             self._cells[cell.name] = (links[0], links[1])
         self._group_cell = [self._cells.get(g.cell or "", (None, None)) for g in s.fleet]
 
@@ -223,12 +282,31 @@ class Simulation:
             spec = self._group_link_specs[g][direction]
             assert spec is not None
             trace = self._group_traces[g][direction]
-            offset_s = float(self._group_offsets[g][direction][device - self._first_device[g]])
-            link = table[device] = Link(trace, offset_s, spec.delay_s)
+            local = device - int(self._first_device[g])
+            offset_s = float(self._group_offsets[g][direction][local])
+            shared, integral = self._group_outages[g][direction]
+            if integral is None:
+                link = Link(trace, offset_s, spec.delay_s)
+            else:
+                outages: Outages = shared
+                if not isinstance(shared, FixedOutages):  # random: the device's own draws
+                    assert isinstance(spec.outages, RandomOutagesSpec)
+                    starts, ends = shared
+                    key = (*self._outage_ss[g].spawn_key, local, direction)
+                    outages = RandomOutages(
+                        spec.outages.mean_gap_s,
+                        spec.outages.mean_s,
+                        partial(_rng, self._outage_ss[g].entropy, key),
+                        (starts[local], ends[local]),
+                    )
+                link = OutageLink(trace, offset_s, spec.delay_s, outages, integral)
+            table[device] = link
         return link
 
-    def _make_servers(self, route_ss: Any, service_ss: Any) -> None:
+    def _make_servers(self, route_ss: Any, service_ss: Any, failure_ss: Any) -> None:
         servers = self.scenario.servers
+        failures = servers.failures
+        self._reroute = failures is not None and failures.on_failure == "reroute"
         self.server_hw = get_hardware(servers.hardware)
         self.server_hw.peak(servers.dtype)
         classes: dict[tuple[int, str], int] = {}
@@ -247,6 +325,9 @@ class Simulation:
             service_time=self._service_time,
             on_start=self._batch_started,
             on_end=self._batch_ended,
+            failures=None if failures is None else FailurePolicy(failures.mtbf_s, failures.mttr_s),
+            failure_seed=failure_ss,
+            on_fail=self._replica_failed,
         )
 
     # ------------------------------------------------------------------ the loop
@@ -255,9 +336,13 @@ class Simulation:
             self._schedule_arrivals(0)
         env = self.env
         events = 0
+        n = self.n_requests
+        stop_when_done = self.pool.has_failures  # failures and repairs go on for ever
         while True:
             t_next = env.peek()
             if t_next == math.inf:
+                break
+            if stop_when_done and len(self._done) + self._flushed == n:
                 break
             if t_next > env.now and self._head_jobs:
                 self._flush_heads()
@@ -269,6 +354,7 @@ class Simulation:
         end_s = max(env.now, self._last_done_s, self.scenario.duration_s or 0.0)
         if self._progress is not None:
             self._progress(end_s, self.n_requests, self.n_requests)
+        replica_failures, replica_down_s = self.pool.failure_stats(end_s)
         return SimOutput(
             requests=self.n_requests,
             completed=self.completed,
@@ -277,6 +363,9 @@ class Simulation:
             events=events,
             servers=self.pool.table(self.run_id),
             oracle=self.oracle.stats(),
+            failed=self.failed,
+            replica_failures=replica_failures,
+            replica_down_s=replica_down_s,
         )
 
     def _schedule_arrivals(self, first: int) -> None:
@@ -287,11 +376,18 @@ class Simulation:
         i = event.value
         t_s = self.t_arrival[i]
         n = self.n_requests
+        arrive = self._arrive_now
         while i < n and self.t_arrival[i] == t_s:
-            self._arrive(i)
+            arrive(i)
             i += 1
         if i < n:
             self._schedule_arrivals(i)
+
+    def _arrive_if_online(self, rid: int) -> None:
+        if self._offline_of[rid]:
+            self._finish(rid, DROPPED, "device_offline")
+        else:
+            self._arrive(rid)
 
     def _arrive(self, rid: int) -> None:
         dev = self._device_of[rid]
@@ -341,7 +437,11 @@ class Simulation:
         rid = event.value
         if rid not in self._head_futures:
             self._flush_heads()
-        result = self._head_futures.pop(rid).result()
+        try:
+            result = self._head_futures.pop(rid).result()
+        except ComputeFailed as exc:
+            self._head_failed(rid, exc)
+            return
         now = self.env.now
         gi = self._group_of[rid]
         g = self.groups[gi]
@@ -365,6 +465,19 @@ class Simulation:
             self._at(arrive_s, self._uplink_ended, rid)
         else:
             self._at(encode_end_s, self._cell_send, rid)
+
+    def _head_failed(self, rid: int, exc: ComputeFailed) -> None:
+        """The head ran its simulated time but produced nothing: free the device, record."""
+        now = self.env.now
+        dev = self._device_of[rid]
+        self.t["t_head_end_s"][rid] = now
+        self.energy_j[rid] = self.groups[self._group_of[rid]].head_energy_j
+        self._busy[dev] = False
+        self._free_at[dev] = now
+        if dev in self._waiting:
+            self._busy[dev] = True
+            self._at(now, self._wake, dev)
+        self._finish(rid, FAILED, f"head: {exc}")
 
     def _cell_send(self, event: Any) -> None:
         rid = event.value
@@ -412,8 +525,8 @@ class Simulation:
             start[rid] = now
             replicas[rid] = replica
             sizes[rid] = size
-            busy[rid] = share_s
-            head = self._heads.pop(rid)
+            busy[rid] += share_s  # a request cut by a replica failure keeps what it used
+            head = self._heads[rid]  # kept until the batch ends: a failure may need it again
             jobs.append(
                 TailJob(rid, model, g.split, g.codec_key, self._input_of[rid], seq_len, head)
             )
@@ -423,9 +536,15 @@ class Simulation:
     def _batch_ended(self, replica: int, batch: list[int]) -> None:
         now = self.env.now
         end = self.t["t_server_end_s"]
+        heads = self._heads
         for rid in batch:
             end[rid] = now
-            result = self._tail_futures.pop(rid).result()
+            try:
+                result = self._tail_futures.pop(rid).result()
+            except ComputeFailed as exc:
+                self._finish(rid, FAILED, f"tail: {exc}")
+                continue
+            del heads[rid]
             self.agreement[rid] = result.agreement
             self.result_bytes[rid] = result.result_bytes
             gi = self._group_of[rid]
@@ -436,6 +555,31 @@ class Simulation:
                 self._finish(rid, COMPLETED, "", arrive_s)
             else:
                 cell_down.send(float(result.result_bytes), self._cell_delivered(rid))
+
+    def _replica_failed(
+        self, replica: int, batch: list[int], ran_s: float, service_s: float, queued: list[int]
+    ) -> None:
+        """A replica failed: its cut batch and its queue are dropped or enqueued again."""
+        busy = self.server_busy_s
+        if batch:
+            unused_s = (service_s - ran_s) / len(batch)
+            for rid in batch:
+                busy[rid] -= unused_s
+                del self._tail_futures[rid]  # never collected: the oracle's work is discarded
+        if not self._reroute:
+            for rid in batch + queued:
+                self._finish(rid, DROPPED, "replica_failed")
+            return
+        now = self.env.now
+        t = self.t
+        for rid in batch + queued:
+            t["t_server_start_s"][rid] = math.nan
+            t["t_server_end_s"][rid] = math.nan
+            self.replica[rid] = -1
+            self.batch_size[rid] = 0
+            t["t_server_enqueue_s"][rid] = now
+            if not self.pool.enqueue(rid, self._group_class[self._group_of[rid]]):
+                self._finish(rid, DROPPED, "queue_full")
 
     def _cell_delivered(self, rid: int) -> Callable[[float, float], None]:
         return lambda start_s, arrive_s: self._finish(rid, COMPLETED, "", arrive_s)
@@ -448,7 +592,10 @@ class Simulation:
             self.completed += 1
         else:
             self.reason[rid] = reason
-            self.dropped += 1
+            if status == DROPPED:
+                self.dropped += 1
+            else:
+                self.failed += 1
             self._heads.pop(rid, None)
         self._done.append(rid)
         if len(self._done) >= self._chunk_rows:
@@ -495,6 +642,41 @@ class Simulation:
             reason=[self.reason.pop(int(i), "") for i in idx],
         )
         self._sink(columns)
+
+
+def _outage_setup(
+    spec: LinkSpec | None,
+    trace: Trace | None,
+    count: int,
+    seed: np.random.SeedSequence,
+    direction: int,
+) -> tuple[Any, TraceIntegral | None]:
+    """A group link's outage parts shared by its devices: the fixed windows, or each device's
+    first random window as (starts, ends) lists; and the trace integral. (None, None) for a
+    link without outages."""
+    if spec is None or trace is None or not spec.outages:
+        return None, None
+    if isinstance(spec.outages, list):
+        return FixedOutages([(w.start_s, w.end_s) for w in spec.outages]), TraceIntegral(trace)
+    # a key of another length than the devices' (index, direction): a stream of its own
+    rng = _rng(seed.entropy, (*seed.spawn_key, _FIRST_WINDOWS + direction))
+    starts, ends = first_outages(spec.outages.mean_gap_s, spec.outages.mean_s, count, rng)
+    return (starts.tolist(), ends.tolist()), TraceIntegral(trace)
+
+
+def _cell_outages(spec: LinkSpec, seed: np.random.SeedSequence, direction: int) -> Outages | None:
+    """A cell link's outages: its fixed windows, or random ones from its own generator."""
+    if not spec.outages:
+        return None
+    if isinstance(spec.outages, list):
+        return FixedOutages([(w.start_s, w.end_s) for w in spec.outages])
+    rng = _rng(seed.entropy, (*seed.spawn_key, direction))
+    return RandomOutages(spec.outages.mean_gap_s, spec.outages.mean_s, rng)
+
+
+def _rng(entropy: Any, key: tuple[int, ...]) -> np.random.Generator:
+    """The generator of one stream below a seed: like ``SeedSequence.spawn``, by key."""
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
 
 
 def _draw(kind: str, mean_s: float, cv: float, rng: np.random.Generator) -> float:

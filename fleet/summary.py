@@ -13,7 +13,15 @@ tables. Definitions:
   ``compression_ratio`` is their total raw bytes over their total payload bytes;
 * ``server_utilization`` is the servers table's total ``busy_s`` over ``replicas *
   sim_time_s`` and ``server_busy_s_per_request`` the same total over completed requests;
-* ``device_energy_j_per_request`` averages over every request (dropped ones spent energy too).
+* ``device_energy_j_per_request`` averages over every request (dropped ones spent energy too);
+* a request ends ``completed``, ``dropped`` (``drop_rate``) or ``failed`` (its real compute
+  failed: ``failure_rate``); rates are over all requests;
+* ``replica_failures`` and ``replica_down_s`` (replica-seconds down) are passed in from the
+  simulation and present only when given.
+
+``reason_counts`` gives ``drops_by_reason`` and ``failures_by_reason``: reason -> count dicts
+(sorted by reason), kept apart from ``summarize`` so that its values stay scalars (one column
+each in ``sweep.parquet``).
 """
 
 from __future__ import annotations
@@ -52,7 +60,13 @@ NAN = float("nan")
 
 
 def summarize(
-    requests: pa.Table, servers: pa.Table, *, replicas: int, sim_time_s: float
+    requests: pa.Table,
+    servers: pa.Table,
+    *,
+    replicas: int,
+    sim_time_s: float,
+    replica_failures: int | None = None,
+    replica_down_s: float | None = None,
 ) -> dict[str, float | int]:
     """The run's headline metrics (see the module docstring for each definition)."""
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
@@ -69,6 +83,7 @@ def summarize(
     done = _is(status, "completed")
     n_requests, n_completed = requests.num_rows, int(done.sum())
     n_dropped = int(_is(status, "dropped").sum())
+    n_failed = int(_is(status, "failed").sum())
 
     def col(name: str) -> np.ndarray:
         return requests.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -82,6 +97,8 @@ def summarize(
         "completed": n_completed,
         "dropped": n_dropped,
         "drop_rate": n_dropped / n_requests if n_requests else NAN,
+        "failed": n_failed,
+        "failure_rate": n_failed / n_requests if n_requests else NAN,
         "p50_latency_s": _percentile(latency_s, 50),
         "p95_latency_s": _percentile(latency_s, 95),
         "p99_latency_s": _percentile(latency_s, 99),
@@ -98,7 +115,27 @@ def summarize(
     }
     for stage, (start, end) in STAGES.items():
         out[stage] = _mean((col(end) - col(start))[done])
+    if replica_failures is not None:
+        out["replica_failures"] = int(replica_failures)
+    if replica_down_s is not None:
+        out["replica_down_s"] = float(replica_down_s)
     return out
+
+
+def reason_counts(requests: pa.Table) -> dict[str, dict[str, int]]:
+    """``{"drops_by_reason": {reason: count}, "failures_by_reason": {reason: count}}`` over
+    dropped and failed requests, reasons sorted; plain dicts of str -> int (JSON-ready)."""
+    _require(requests, ("status", "reason"), "requests")
+    out: dict[str, dict[str, int]] = {}
+    for key, status in (("drops_by_reason", "dropped"), ("failures_by_reason", "failed")):
+        rows = requests.filter(_is(requests.column("status"), status))
+        counts = pc.value_counts(pc.fill_null(rows.column("reason"), "")).to_pylist()
+        out[key] = {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=_by_value)}
+    return out
+
+
+def _by_value(count: dict[str, object]) -> str:
+    return str(count["values"])
 
 
 def _require(table: pa.Table, names: tuple[str, ...], which: str) -> None:

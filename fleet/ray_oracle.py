@@ -1,0 +1,259 @@
+"""The Ray oracle: real heads on device-shard actors, real tails on server-worker actors.
+
+Devices and replicas are rows of state in the simulator, never actors: a handful of
+``DeviceShard`` actors (default one per CPU, at most 8) run every head and a few
+``ServerWorker`` actors every tail. A job goes to the actor its memo key hashes to, so an
+actor's own memo sees every repeat of that key; the jobs one ``submit_*`` call sends to one
+actor travel in one Ray call. A head call returns two objects: the small metadata, which the
+driver fetches, and the payloads, which go by object ref straight to the server worker that
+runs the tail.
+
+The memo here (keyed by model, split, codec, reduced input id, seq_len and step) answers a
+repeated job without any Ray call; ``stats()`` counts calls, memo hits and Ray calls. A call
+whose actor dies is resubmitted by Ray after the actor restarts (``max_restarts``,
+``max_task_retries``); when the retries run out the job's ``result()`` raises
+``ComputeFailed`` and the simulator records the request as failed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from fleet import cluster
+from fleet.local import Key, profile_rows
+from fleet.oracle import (
+    ComputeFailed,
+    Done,
+    HeadJob,
+    HeadResult,
+    OracleError,
+    Pending,
+    TailJob,
+    TailResult,
+)
+from fleet.shards import DeviceShard
+from fleet.workers import ServerWorker
+from scenarios.schema import RaySpec
+
+T = TypeVar("T")
+ACTOR_CPUS = 0.5
+
+
+class RayOracle:
+    def __init__(self, spec: RaySpec, models: Sequence[tuple[str, int]]) -> None:
+        """Start or join Ray and build the actor pools; ``models`` are the (name, seq_len)
+        pairs the run will ask for (used to reduce input ids in the memo)."""
+        import ray
+
+        cluster.connect(spec.address)
+        options = {
+            "max_restarts": spec.max_restarts,
+            "max_task_retries": spec.max_task_retries,
+            # half a CPU each: the pools must fit beside each other and the driver on a
+            # 2-core laptop; Ray does not pin CPUs, so the figure only bounds placement
+            "num_cpus": ACTOR_CPUS,
+            "scheduling_strategy": "SPREAD",
+        }
+        shards = spec.device_shards or cluster.default_shards()
+        workers = spec.server_workers or 1
+        self.shards = [ray.remote(DeviceShard).options(**options).remote() for _ in range(shards)]
+        self.workers = [
+            ray.remote(ServerWorker).options(**options).remote() for _ in range(workers)
+        ]
+        self._inputs: dict[tuple[str, int], tuple[int, int]] = {}
+        for name, seq_len in models:
+            self._inputs[(name, seq_len)] = ray.get(self.shards[0].inputs.remote(name, seq_len))
+        self._heads: dict[Key, Pending[HeadResult]] = {}
+        self._head_done: dict[Key, tuple[HeadResult, float]] = {}
+        self._payload_at: dict[Key, tuple[Any, int]] = {}  # payload list ref, index in it
+        self._tails: dict[Key, Pending[TailResult]] = {}
+        self._tail_done: dict[Key, tuple[TailResult, float]] = {}
+        self._fetched: dict[Any, list[Any]] = {}  # a call's result list, until all collected
+        self._consumers: dict[Any, int] = {}  # how many jobs of a call are not collected yet
+        self._counts = {
+            "head_calls": 0,
+            "head_memo_hits": 0,
+            "tail_calls": 0,
+            "tail_memo_hits": 0,
+            "ray_calls": 0,
+        }
+
+    # -- the Oracle protocol ------------------------------------------------------------------
+    def submit_heads(self, jobs: Sequence[HeadJob]) -> list[Pending[HeadResult]]:
+        out: list[Pending[HeadResult] | None] = []
+        batches: dict[int, list[tuple[int, Key, HeadJob]]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            key = self._key(job)
+            self._counts["head_calls"] += 1
+            if key in self._heads:
+                self._counts["head_memo_hits"] += 1
+                out.append(self._heads[key])
+                continue
+            out.append(None)
+            self._heads[key] = _Placeholder()  # same key twice in one call: one job
+            batches[_actor(key, len(self.shards))].append((i, key, job))
+        for shard, batch in batches.items():
+            meta_ref, payload_ref = (
+                self.shards[shard].heads.options(num_returns=2).remote([j for _, _, j in batch])
+            )
+            self._counts["ray_calls"] += 1
+            self._consumers[meta_ref] = len(batch)
+            for index, (i, key, _) in enumerate(batch):
+                pending = _HeadPending(self, key, meta_ref, index)
+                self._heads[key] = pending
+                self._payload_at[key] = (payload_ref, index)
+                out[i] = pending
+        return _filled(out)
+
+    def submit_tails(self, jobs: Sequence[TailJob]) -> list[Pending[TailResult]]:
+        out: list[Pending[TailResult] | None] = []
+        batches: dict[int, list[tuple[int, Key, TailJob]]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            key = self._key(job)
+            self._counts["tail_calls"] += 1
+            if key in self._tails:
+                self._counts["tail_memo_hits"] += 1
+                out.append(self._tails[key])
+                continue
+            out.append(None)
+            self._tails[key] = _Placeholder()
+            batches[_actor(key, len(self.workers))].append((i, key, job))
+        for worker, batch in batches.items():
+            sources: list[Any] = []
+            where: dict[Any, int] = {}
+            picks = []
+            for _, key, _ in batch:
+                ref, index = self._payload_at[key]
+                if ref not in where:
+                    where[ref] = len(sources)
+                    sources.append(ref)
+                picks.append((where[ref], index))
+            bare = [_without_payload(j) for _, _, j in batch]
+            ref = self.workers[worker].tails.remote(bare, sources, picks)
+            self._counts["ray_calls"] += 1
+            self._consumers[ref] = len(batch)
+            for index, (i, key, _) in enumerate(batch):
+                pending = _TailPending(self, key, ref, index)
+                self._tails[key] = pending
+                out[i] = pending
+        return _filled(out)
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def close(self) -> None:
+        import ray
+
+        for actor in [*self.shards, *self.workers]:
+            ray.kill(actor)
+        self.shards, self.workers = [], []
+
+    # -- the replay profile -------------------------------------------------------------------
+    def profile_rows(self) -> dict[str, list[Any]]:
+        """PROFILE_SCHEMA columns for every key whose head and tail results were collected."""
+        return profile_rows(self._head_done, self._tail_done)
+
+    def where(self) -> list[tuple[str, str, int]]:
+        """(role, Ray node id, pid) of every actor: where the pools were placed."""
+        import ray
+
+        refs = [a.where.remote() for a in [*self.shards, *self.workers]]
+        roles = ["device-shard"] * len(self.shards) + ["server-worker"] * len(self.workers)
+        return [(r, node, pid) for r, (node, pid) in zip(roles, ray.get(refs), strict=True)]
+
+    # -- internals ----------------------------------------------------------------------------
+    def _key(self, job: HeadJob | TailJob) -> Key:
+        count, seq_len = self._inputs.get((job.model, job.seq_len), (0, 0))
+        if count == 0:
+            raise OracleError(
+                f"RayOracle was not told about model {job.model!r} at seq_len {job.seq_len}; "
+                "pass it in `models` when building the oracle"
+            )
+        return (job.model, job.split, job.codec, job.input_id % count, seq_len, job.step)
+
+    def _fetch(self, ref: Any, index: int) -> Any:
+        """Item ``index`` of a call's result list, fetching the list once for all its jobs."""
+        import ray
+
+        values = self._fetched.get(ref)
+        if values is None:
+            try:
+                values = self._fetched[ref] = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                raise ComputeFailed(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+        self._consumers[ref] -= 1
+        if not self._consumers[ref]:
+            del self._fetched[ref], self._consumers[ref]
+        return values[index]
+
+    def _collected_head(self, key: Key, meta: tuple[int, int, float] | str) -> HeadResult:
+        if isinstance(meta, str):
+            raise ComputeFailed(meta)
+        result = HeadResult(meta[0], meta[1])
+        self._head_done[key] = (result, meta[2])
+        self._heads[key] = Done(result)
+        return result
+
+    def _collected_tail(self, key: Key, meta: tuple[float, int, float] | str) -> TailResult:
+        if isinstance(meta, str):
+            raise ComputeFailed(meta)
+        result = TailResult(meta[0], meta[1])
+        self._tail_done[key] = (result, meta[2])
+        self._tails[key] = Done(result)
+        return result
+
+
+def _actor(key: Key, actors: int) -> int:
+    """The actor a key goes to: a stable hash, the same in every process and run."""
+    return zlib.crc32(repr(key).encode()) % actors
+
+
+def _without_payload(job: TailJob) -> TailJob:
+    head = HeadResult(job.head.raw_bytes, job.head.payload_bytes, None, job.head.row)
+    return TailJob(
+        job.request_id, job.model, job.split, job.codec, job.input_id, job.seq_len, head, job.step
+    )
+
+
+class _Placeholder:
+    def result(self) -> Any:
+        raise AssertionError("a placeholder is replaced before submit_* returns")
+
+
+def _filled(out: list[T | None]) -> list[T]:
+    assert all(p is not None for p in out)
+    return [p for p in out if p is not None]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class _HeadPending:
+    __slots__ = ("_index", "_key", "_oracle", "_ref")
+
+    def __init__(self, oracle: RayOracle, key: Key, ref: Any, index: int) -> None:
+        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
+
+    def result(self) -> HeadResult:
+        done = self._oracle._head_done.get(self._key)
+        if done is not None:
+            return done[0]
+        return self._oracle._collected_head(self._key, self._oracle._fetch(self._ref, self._index))
+
+
+class _TailPending:
+    __slots__ = ("_index", "_key", "_oracle", "_ref")
+
+    def __init__(self, oracle: RayOracle, key: Key, ref: Any, index: int) -> None:
+        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
+
+    def result(self) -> TailResult:
+        done = self._oracle._tail_done.get(self._key)
+        if done is not None:
+            return done[0]
+        return self._oracle._collected_tail(self._key, self._oracle._fetch(self._ref, self._index))

@@ -1,0 +1,56 @@
+"""The device-shard actor: hosts any number of simulated devices' head compute.
+
+A plain class, made remote where the ``RayOracle`` builds it (``ray.remote(DeviceShard)``), so
+it is tested without Ray. One shard keeps one copy of each model it is asked for (any split
+point runs on the same copy), the codecs and the inputs, inside a ``LocalOracle``; its memo
+makes a repeated (model, split, codec, input) free. Torch runs on one thread per actor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from fleet.oracle import HeadJob, OracleError
+
+
+class DeviceShard:
+    def __init__(self) -> None:
+        import torch
+
+        from fleet.local import LocalOracle
+
+        torch.set_num_threads(1)
+        self._oracle = LocalOracle()
+
+    def heads(
+        self, jobs: Sequence[HeadJob]
+    ) -> tuple[list[tuple[int, int, float] | str], list[bytes]]:
+        """Per job: (raw_bytes, payload_bytes, head wall seconds), or the error text of a job
+        that cannot run; and the payloads (empty for a failed job). The two lists come back as
+        two objects, so a payload can travel to a server worker without the driver."""
+        meta: list[tuple[int, int, float] | str] = []
+        payloads: list[bytes] = []
+        for job in jobs:
+            try:
+                result, wall_s = self._oracle.run_head(job)
+            except OracleError as exc:
+                meta.append(str(exc))
+                payloads.append(b"")
+                continue
+            assert result.payload is not None
+            meta.append((result.raw_bytes, result.payload_bytes, wall_s))
+            payloads.append(result.payload)
+        return meta, payloads
+
+    def inputs(self, model: str, seq_len: int) -> tuple[int, int]:
+        """(distinct inputs, the seq_len that keys them) for ``model`` at ``seq_len``."""
+        job = HeadJob(0, model, 0, "", 0, seq_len)
+        key = self._oracle.key(job)
+        return self._oracle.input_count(model, key[4]), key[4]
+
+    def where(self) -> tuple[str, int]:
+        """(Ray node id, process id): where this actor runs."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), os.getpid()

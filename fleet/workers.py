@@ -1,0 +1,56 @@
+"""The server-worker actor: runs decode + tail for any number of simulated replicas.
+
+A plain class, made remote where the ``RayOracle`` builds it. Payloads arrive as object refs
+straight from the device shards' results (the driver never holds them) and are fetched here in
+one ``ray.get`` per call. Like ``DeviceShard`` it hosts a ``LocalOracle``: one model copy, the
+codecs, the unsplit references and a memo. It lives in ``fleet`` rather than ``server``
+because it shares that compute engine, and ``server`` does not import ``fleet``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from fleet.oracle import OracleError, TailJob
+
+
+class ServerWorker:
+    def __init__(self) -> None:
+        import torch
+
+        from fleet.local import LocalOracle
+
+        torch.set_num_threads(1)
+        self._oracle = LocalOracle()
+
+    def tails(
+        self, jobs: Sequence[TailJob], sources: Sequence[Any], picks: Sequence[tuple[int, int]]
+    ) -> list[tuple[float, int, float] | str]:
+        """Per job: (agreement, result_bytes, tail wall seconds) or an error text. Job i's
+        payload is ``payloads(sources[a])[b]`` for ``(a, b) = picks[i]``; ``sources`` are
+        object refs of device-shard payload lists (or the lists themselves, in tests)."""
+        fetched = _fetch(sources)
+        out: list[tuple[float, int, float] | str] = []
+        for job, (a, b) in zip(jobs, picks, strict=True):
+            try:
+                result, wall_s = self._oracle.run_tail(job, fetched[a][b])
+            except OracleError as exc:
+                out.append(str(exc))
+                continue
+            out.append((result.agreement, result.result_bytes, wall_s))
+        return out
+
+    def where(self) -> tuple[str, int]:
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), os.getpid()
+
+
+def _fetch(sources: Sequence[Any]) -> list[list[bytes]]:
+    if sources and not isinstance(sources[0], list):
+        import ray
+
+        return list(ray.get(list(sources)))
+    return [list(s) for s in sources]
