@@ -106,7 +106,13 @@ def run_one(
             f"{out} exists and is not empty; choose another --out or delete it first"
         )
     out.mkdir(parents=True, exist_ok=True)
-    oracles = {} if oracles is None else oracles
+    if oracles is None:  # a run of its own: its oracle goes when it ends
+        own: dict[str, Oracle] = {}
+        try:
+            return run_one(scenario, out, quiet=quiet, oracles=own)
+        finally:
+            for oracle in own.values():
+                oracle.close()
     resolved = scenario.model_dump(mode="json")
     run_id = _run_id(scenario)
     manifest: dict[str, Any] = {
