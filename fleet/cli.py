@@ -192,11 +192,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else None
     results = run(scenario, out, quiet=args.quiet)
     keys = ("requests", "completed", "dropped", "p50_latency_s", "p95_latency_s", "throughput_rps")
-    rows = [[r.path.name, *(r.summary.get(k) for k in keys)] for r in results]
+    rows = [[r.path.name, *(r.summary.get(k, "-") for k in keys)] for r in results]
     print(_table(["run", *keys], rows))
     where = results[0].path if len(results) == 1 else results[0].path.parent
     print(f"results: {where}")
-    return 0
+    failed = [r for r in results if r.error]
+    for r in failed:
+        print(f"failed: {r.path.name}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

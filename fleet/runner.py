@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ RESULTS_ROOT = Path("results")
 class RunResult:
     path: Path
     summary: dict[str, Any]
+    error: str | None = None  # a sweep point that failed: why
 
 
 def default_out(scenario: Scenario, root: Path = RESULTS_ROOT) -> Path:
@@ -65,30 +67,106 @@ def run(scenario: Scenario, out: Path | None = None, *, quiet: bool = False) -> 
 def run_sweep(
     points: Sequence[RunSpec], out: Path, *, quiet: bool, oracles: dict[str, Oracle]
 ) -> list[RunResult]:
+    """Run the points not finished before, in parallel on Ray where they can be (replayed
+    points, or real ones with ``ray.enabled: false``; real points on Ray share one actor pool
+    and run in turn). A point that fails is recorded with its error; the others go on."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out.mkdir(parents=True, exist_ok=True)
-    results, rows = [], []
+    results: dict[int, RunResult] = {}
+    todo = []
     for point in points:
         path = out / point.name
         done = _complete(path, _run_id(point.scenario))
         if done is not None:
-            print(
-                f"[{point.index + 1}/{len(points)}] {point.name}: finished before, skipped",
-                file=sys.stderr,
-            )
-            result = RunResult(path, done)
+            print(f"{_tag(point, points)}: finished before, skipped", file=sys.stderr)
+            results[point.index] = RunResult(path, done)
         else:
+            _clear_unfinished(path)
+            todo.append(point)
+    first = points[0].scenario
+    parallel = first.ray.parallel_sweep and (first.mode == "replay" or not first.ray.enabled)
+    if parallel and len(todo) > 1:
+        results.update(_run_parallel(todo, points, out, quiet=quiet))
+    else:
+        for point in todo:
             if not quiet:
-                print(f"[{point.index + 1}/{len(points)}] {point.name}", file=sys.stderr)
-            result = run_one(point.scenario, path, quiet=quiet, oracles=oracles)
-        results.append(result)
+                print(_tag(point, points), file=sys.stderr)
+            try:
+                result = run_one(point.scenario, out / point.name, quiet=quiet, oracles=oracles)
+            except Exception as exc:  # recorded; the other points go on
+                result = _failed_point(point, points, out, exc)
+            results[point.index] = result
+    rows = []
+    for point in points:
+        result = results[point.index]
         params = {k: json.dumps(v) for k, v in point.params.items()}
-        rows.append({"point": point.name, "seed": point.scenario.seed, **params, **result.summary})
-    table = pa.Table.from_pylist(rows)
-    pq.write_table(table, out / "sweep.parquet", compression="zstd")
+        status = {"status": "failed" if result.error else "complete", "error": result.error}
+        rows.append({"point": point.name, "seed": point.scenario.seed, **params, **status})
+        # nested values (counts by reason) go in as JSON text: one flat column each
+        rows[-1].update(
+            {k: json.dumps(v) if isinstance(v, dict) else v for k, v in result.summary.items()}
+        )
+    pq.write_table(pa.Table.from_pylist(rows), out / "sweep.parquet", compression="zstd")
+    return [results[p.index] for p in points]
+
+
+def _run_parallel(
+    todo: Sequence[RunSpec], points: Sequence[RunSpec], out: Path, *, quiet: bool
+) -> dict[int, RunResult]:
+    """One Ray task per point (one CPU each, so the cluster bounds how many run at once)."""
+    import ray
+
+    from fleet import cluster
+
+    cluster.connect(todo[0].scenario.ray.address)
+    task = ray.remote(num_cpus=1, max_retries=0)(_point_task)
+    pending = {task.remote(p.scenario.model_dump(mode="json"), str(out / p.name)): p for p in todo}
+    if not quiet:
+        print(f"{len(todo)} points on Ray, {cluster.cpus()} CPUs", file=sys.stderr)
+    results: dict[int, RunResult] = {}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        point = pending.pop(ready[0])
+        try:
+            summary = ray.get(ready[0])
+            results[point.index] = RunResult(out / point.name, summary)
+            if not quiet:
+                print(f"{_tag(point, points)}: done", file=sys.stderr)
+        except Exception as exc:
+            cause = getattr(exc, "cause", None) or exc
+            results[point.index] = _failed_point(point, points, out, cause)
     return results
+
+
+def _point_task(scenario: dict[str, Any], path: str) -> dict[str, Any]:
+    """What a Ray task runs for one sweep point (a module-level function, so workers can
+    import it)."""
+    return run_one(Scenario.model_validate(scenario), Path(path), quiet=True).summary
+
+
+def _failed_point(
+    point: RunSpec, points: Sequence[RunSpec], out: Path, exc: BaseException
+) -> RunResult:
+    error = f"{type(exc).__name__}: {exc}"
+    print(f"{_tag(point, points)}: FAILED: {error}", file=sys.stderr)
+    return RunResult(out / point.name, {}, error)
+
+
+def _tag(point: RunSpec, points: Sequence[RunSpec]) -> str:
+    return f"[{point.index + 1}/{len(points)}] {point.name}"
+
+
+def _clear_unfinished(path: Path) -> None:
+    """Empty a point directory a previous, unfinished run left (it has our manifest)."""
+    if not path.exists() or not any(path.iterdir()):
+        return
+    if not (path / "manifest.json").exists():
+        raise FileExistsError(
+            f"{path} holds files that are not a slicer run; move them or choose another --out"
+        )
+    shutil.rmtree(path)
 
 
 def run_one(
@@ -97,7 +175,7 @@ def run_one(
     """One run (no sweep) into the new or empty directory ``out``."""
     from fleet.records import PROFILE_SCHEMA, REQUESTS_SCHEMA, SERVERS_SCHEMA, TableWriter
     from fleet.sim import Simulation
-    from fleet.summary import summarize
+    from fleet.summary import reason_counts, summarize
 
     if scenario.sweep is not None:
         raise ValueError("run_one takes a single point; use run() for a sweep")
@@ -154,12 +232,16 @@ def run_one(
         raise
     from fleet.records import read_table
 
-    summary = summarize(
-        read_table(out / "requests.parquet"),
+    requests = read_table(out / "requests.parquet")
+    summary: dict[str, Any] = summarize(
+        requests,
         read_table(out / "servers.parquet"),
         replicas=scenario.servers.replicas,
         sim_time_s=output.sim_time_s,
+        replica_failures=output.replica_failures,
+        replica_down_s=output.replica_down_s,
     )
+    summary.update(reason_counts(requests))
     summary.update(sim_time_s=output.sim_time_s, events=output.events)
     summary.update({f"oracle_{k}": v for k, v in output.oracle.items()})
     _write_json(out / "summary.json", summary)

@@ -24,7 +24,8 @@ Faults: every request ends as exactly one row, ``completed``, ``dropped`` or ``f
 - Replica ``failures`` (``server.replica``): the running batch's tails are never collected and
   its requests, with the failed replica's queue, are ``dropped`` (``replica_failed``) or
   enqueued again through routing (``reroute``): replica, batch and server times are reset and
-  ``t_server_enqueue_s`` becomes the failure instant, so the time lost shows in ``dispatch_s``.
+  ``t_server_enqueue_s`` becomes the failure instant, so the time lost shows in ``dispatch_s``
+  (a full queue refuses a rerouted request like any other: ``queue_full``).
   ``server_busy_s`` keeps each request's share of every batch it was in, cut ones included, so
   it still sums to the servers' busy time. The failure process never ends: with failures the
   loop stops when every request has its row.

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    Tag,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
@@ -101,6 +109,39 @@ Arrivals = Annotated[
 ]
 
 
+class RandomOutages(_Strict):
+    """Alternating exponential gaps and outages, drawn per device link (per cell link)."""
+
+    mean_gap_s: float = Field(gt=0, description="mean time between outages")
+    mean_s: float = Field(gt=0, description="mean length of an outage")
+
+
+class OutageWindow(_Strict):
+    """A fixed outage in simulated time, the same for every device of the group or cell."""
+
+    start_s: float = Field(ge=0, description="when the link goes down")
+    end_s: float = Field(gt=0, description="when it comes back")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutageWindow:
+        if self.end_s <= self.start_s:
+            raise FieldError(
+                ("end_s",), f"end_s must be after start_s {self.start_s}, got {self.end_s}"
+            )
+        return self
+
+
+def _outages_kind(data: Any) -> str:
+    return "windows" if isinstance(data, list) else "random"
+
+
+# a list is fixed windows, anything else the random process: errors then name one branch only
+Outages = Annotated[
+    Annotated[RandomOutages, Tag("random")] | Annotated[list[OutageWindow], Tag("windows")],
+    Discriminator(_outages_kind),
+]
+
+
 class LinkSpec(_Strict):
     """One direction of a network link. ``kind`` is inferred when omitted: ``trace`` when a
     trace is named, ``constant`` when only ``bandwidth_mbps`` is given."""
@@ -121,6 +162,23 @@ class LinkSpec(_Strict):
     )
     scale: float = Field(default=1.0, gt=0, description="multiplies the trace's bandwidth")
     delay_s: float = Field(default=0.0, ge=0, description="one-way propagation delay")
+    outages: Outages | None = Field(
+        default=None,
+        description="zero-bandwidth periods: {mean_gap_s, mean_s} drawn per device (per cell "
+        "for a cell link), or fixed windows [{start_s, end_s}, ...] in simulated time",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outages_shape(cls, data: Any) -> Any:
+        outages = data.get("outages") if isinstance(data, dict) else None
+        if outages is not None and not isinstance(outages, dict | list | RandomOutages):
+            raise FieldError(
+                ("outages",),
+                "must be {mean_gap_s: S, mean_s: S} or a list of {start_s: S, end_s: S} "
+                f"windows, got {outages!r}",
+            )
+        return data
 
     @model_validator(mode="wrap")
     @classmethod
@@ -159,7 +217,38 @@ class LinkSpec(_Strict):
             raise FieldError(("trace",), f"a {self.kind} link takes no trace")
         if self.kind == "ideal" and self.bandwidth_mbps is not None:
             raise FieldError(("bandwidth_mbps",), "an ideal link takes no bandwidth_mbps")
+        if self.kind == "ideal" and self.outages is not None:
+            raise FieldError(
+                ("outages",), "an ideal link takes no outages; give bandwidth_mbps or a trace"
+            )
+        if isinstance(self.outages, list):
+            for index in range(1, len(self.outages)):
+                before, window = self.outages[index - 1], self.outages[index]
+                if window.start_s < before.end_s:
+                    raise FieldError(
+                        ("outages", index, "start_s"),
+                        f"outage windows must be sorted and must not overlap: this one starts "
+                        f"at {window.start_s}, before the previous one ends at {before.end_s}",
+                    )
         return self
+
+
+class ProbabilityAvailability(_Strict):
+    """Each arrival finds its device online with probability ``p_available``, independently."""
+
+    kind: Literal["probability"]
+    p_available: float = Field(gt=0, le=1, description="chance a request finds its device online")
+
+
+class OnOffAvailability(_Strict):
+    """Each device alternates exponential online and offline periods."""
+
+    kind: Literal["on-off"]
+    up_s: float = Field(gt=0, description="mean length of an online period")
+    down_s: float = Field(gt=0, description="mean length of an offline period")
+
+
+Availability = Annotated[ProbabilityAvailability | OnOffAvailability, Field(discriminator="kind")]
 
 
 DEFAULT_UPLINK = {"trace": "synthetic:lte"}
@@ -182,6 +271,11 @@ class DeviceGroup(_Strict):
     )
     cell: Name | None = Field(
         default=None, description="a network.cells entry whose links it shares"
+    )
+    availability: Availability | None = Field(
+        default=None,
+        description="device dropouts: a request arriving while its device is offline is "
+        "dropped (reason device_offline); default: always online",
     )
 
 
@@ -220,6 +314,18 @@ class ServiceOverride(_Strict):
     cv: float = Field(default=1.0, gt=0, description="lognormal: coefficient of variation")
 
 
+class ReplicaFailures(_Strict):
+    """Each replica fails after Exp(mtbf_s) of up time and is repaired after Exp(mttr_s)."""
+
+    mtbf_s: float = Field(gt=0, description="mean up time between failures of one replica")
+    mttr_s: float = Field(gt=0, description="mean time to repair")
+    on_failure: Literal["reroute", "drop"] = Field(
+        default="reroute",
+        description="what happens to the failed replica's running batch and queued requests: "
+        "reroute (queue them again) or drop (reason replica_failed)",
+    )
+
+
 Routing = Literal["shared-queue", "round-robin", "random", "least-loaded", "power-of-two"]
 
 
@@ -235,6 +341,9 @@ class Servers(_Strict):
         description="queued requests per replica (the whole queue for shared-queue)",
     )
     service: ServiceOverride | None = None
+    failures: ReplicaFailures | None = Field(
+        default=None, description="replicas fail and are repaired (default: never)"
+    )
 
     @model_validator(mode="before")
     @classmethod

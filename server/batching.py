@@ -60,6 +60,13 @@ class BatchQueue:
         self._len -= 1
         return request_id
 
+    def drain(self) -> list[int]:
+        """Remove and return every queued request, oldest first (a failed replica's queue)."""
+        items = sorted(item for queue in self._classes.values() for item in queue)
+        self._classes.clear()
+        self._len = 0
+        return [request_id for _, _, request_id in items]
+
     def take(self, now_s: float) -> list[int] | None:
         """The next batch to run now, or None when no class is ready yet."""
         klass = self._ready_class(now_s)

@@ -3,6 +3,10 @@
 ``shared-queue`` is not a router: the pool keeps one queue that every replica serves. The
 others pick a replica from its load, the number of requests queued at it plus those it is
 running; ties go to the lowest replica id, so routing is deterministic for a seed.
+
+A replica that is down carries ``DOWN_LOAD`` on top of its load: least-loaded and power-of-two
+then never pick it while another is up (power-of-two samples again when both picks are down),
+and round-robin and random skip it. The caller routes only while at least one replica is up.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 Router = Callable[[Sequence[int]], int]  # loads per replica -> chosen replica
 
 ROUTINGS = ("shared-queue", "round-robin", "random", "least-loaded", "power-of-two")
+DOWN_LOAD = 1 << 60  # added to the load of a replica that is down
 
 
 def make_router(name: str, replicas: int, rng: np.random.Generator) -> Router:
@@ -38,6 +43,8 @@ class _RoundRobin:
 
     def __call__(self, loads: Sequence[int]) -> int:
         chosen = self._next
+        while loads[chosen] >= DOWN_LOAD:
+            chosen = (chosen + 1) % self._replicas
         self._next = (chosen + 1) % self._replicas
         return chosen
 
@@ -51,9 +58,12 @@ class _Random:
         self._draws: list[int] = []
 
     def __call__(self, loads: Sequence[int]) -> int:
-        if not self._draws:
-            self._draws = self._rng.integers(0, self._replicas, 4096)[::-1].tolist()
-        return self._draws.pop()
+        while True:
+            if not self._draws:
+                self._draws = self._rng.integers(0, self._replicas, 4096)[::-1].tolist()
+            chosen = self._draws.pop()
+            if loads[chosen] < DOWN_LOAD:
+                return chosen
 
 
 def _least_loaded(loads: Sequence[int]) -> int:
@@ -75,10 +85,15 @@ class _PowerOfTwo:
     def __call__(self, loads: Sequence[int]) -> int:
         if self._replicas == 1:
             return 0
-        if not self._pairs:
-            first = self._rng.integers(0, self._replicas, 4096)
-            # a second replica distinct from the first: shift by 1..replicas-1
-            second = (first + self._rng.integers(1, self._replicas, 4096)) % self._replicas
-            self._pairs = list(zip(first.tolist(), second.tolist(), strict=True))[::-1]
-        a, b = self._pairs.pop()
-        return b if loads[b] < loads[a] else a
+        while True:
+            if not self._pairs:
+                self._draw()
+            a, b = self._pairs.pop()
+            if loads[a] < DOWN_LOAD or loads[b] < DOWN_LOAD:
+                return b if loads[b] < loads[a] else a
+
+    def _draw(self) -> None:
+        first = self._rng.integers(0, self._replicas, 4096)
+        # a second replica distinct from the first: shift by 1..replicas-1
+        second = (first + self._rng.integers(1, self._replicas, 4096)) % self._replicas
+        self._pairs = list(zip(first.tolist(), second.tolist(), strict=True))[::-1]

@@ -101,3 +101,30 @@ def requests(run_dir: Path) -> list[dict[str, Any]]:
     """requests.parquet as rows, sorted by request id."""
     rows = pq.read_table(run_dir / "requests.parquet").to_pylist()
     return sorted(rows, key=lambda r: r["request_id"])
+
+
+def simulate(s: Scenario, oracle: Any = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Run ``s`` in memory (no run directory): the ``SimOutput`` and the request rows sorted by
+    request id. ``oracle`` defaults to replaying ``s.replay_from``."""
+    import pyarrow as pa
+
+    from codec import get_codec
+    from fleet.records import REQUESTS_SCHEMA
+    from fleet.replay import ReplayOracle
+    from fleet.sim import Simulation
+
+    if oracle is None:
+        assert s.replay_from is not None
+        oracle = ReplayOracle([s.replay_from])
+    keys = [codec_key(get_codec(s.codec_for(g).config()).get_config()) for g in s.fleet]
+    chunks: list[pa.Table] = []
+    sim = Simulation(
+        s,
+        oracle,
+        run_id="t",
+        codec_keys=keys,
+        sink=lambda columns: chunks.append(pa.table(dict(columns)).cast(REQUESTS_SCHEMA)),
+    )
+    output = sim.run()
+    rows = [row for chunk in chunks for row in chunk.to_pylist()]
+    return output, sorted(rows, key=lambda r: r["request_id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,30 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "fleet" in schema["properties"]
+
+
+def test_parallel_sweep_records_a_failing_point_and_redoes_unfinished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replayed points run as Ray tasks; a point whose profile lacks its split fails alone;
+    an unfinished point directory is redone on the next run."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "sweep"
+    extra = "sweep:\n  fleet[0].split: [4, 5, 4]\n  zip:\n    fleet[0].count: [1, 2, 3]\n"
+    path = _scenario_file(tmp_path, extra)
+    args = ["run", path, "--out", str(out), "--quiet"]
+    assert main(args) == 1  # split 5 is not in the profile
+    err = capsys.readouterr().err
+    assert "FAILED" in err and "split" in err
+    table = pq.read_table(out / "sweep.parquet").to_pylist()
+    assert [r["status"] for r in table] == ["complete"] * 3 + ["failed"] * 3 + ["complete"] * 3
+    # an interrupted point: its manifest says running; the rerun redoes it and skips the rest
+    first = out / table[0]["point"]
+    manifest = json.loads((first / "manifest.json").read_text())
+    (first / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    (first / "summary.json").unlink()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("finished before, skipped") == 5  # 9 points - 1 unfinished - 3 failed
+    assert json.loads((first / "manifest.json").read_text())["status"] == "complete"
