@@ -109,9 +109,11 @@ class Simulation:
         sink: Sink,
         progress: Progress | None = None,
         chunk_rows: int = 65536,
+        lookahead: int = 256,
     ) -> None:
         self.scenario = scenario
         self.oracle = oracle
+        self.lookahead = lookahead
         self.run_id = run_id
         self._sink = sink
         self._progress = progress
@@ -133,6 +135,10 @@ class Simulation:
         self._head_futures: dict[int, Pending[HeadResult]] = {}
         self._tail_futures: dict[int, Any] = {}
         self._heads: dict[int, HeadResult] = {}  # head results of requests not yet at a server
+        # an oracle that can work ahead (RayOracle.prefetch) gets the jobs of the next
+        # ``lookahead`` requests as arrivals happen
+        self._prefetch: Callable[[list[HeadJob]], None] | None = getattr(oracle, "prefetch", None)
+        self._prefetched = 0
         self._done: list[int] = []
         self._flushed = 0
         self._last_done_s = 0.0
@@ -334,6 +340,8 @@ class Simulation:
     # ------------------------------------------------------------------ the loop
     def run(self) -> SimOutput:
         if self.n_requests:
+            if self._prefetch is not None:
+                self._prefetch_up_to(self.lookahead)
             self._schedule_arrivals(0)
         env = self.env
         events = 0
@@ -381,8 +389,22 @@ class Simulation:
         while i < n and self.t_arrival[i] == t_s:
             arrive(i)
             i += 1
+        if self._prefetch is not None:
+            self._prefetch_up_to(i + self.lookahead)
         if i < n:
             self._schedule_arrivals(i)
+
+    def _prefetch_up_to(self, stop: int) -> None:
+        """Hand the oracle the jobs of requests up to ``stop`` ahead of simulated time: what a
+        head computes depends on the input, never on time, so an oracle with workers to spare
+        (Ray) keeps them busy while the loop waits on an earlier result."""
+        stop = min(stop, self.n_requests)
+        if stop <= self._prefetched:
+            return
+        jobs = [self._head_job(rid) for rid in range(self._prefetched, stop)]
+        self._prefetched = stop
+        assert self._prefetch is not None
+        self._prefetch(jobs)
 
     def _arrive_if_online(self, rid: int) -> None:
         if self._offline_of[rid]:
@@ -416,16 +438,13 @@ class Simulation:
         g = self.groups[self._group_of[rid]]
         now = self.env.now
         self.t["t_head_start_s"][rid] = now
-        job = HeadJob(
-            rid,
-            self.scenario.model.name,
-            g.split,
-            g.codec_key,
-            self._input_of[rid],
-            self.scenario.model.seq_len,
-        )
-        self._head_jobs.append((rid, job))
+        self._head_jobs.append((rid, self._head_job(rid)))
         self._at(now + g.head_s, self._head_ended, rid)
+
+    def _head_job(self, rid: int) -> HeadJob:
+        g = self.groups[self._group_of[rid]]
+        model = self.scenario.model
+        return HeadJob(rid, model.name, g.split, g.codec_key, self._input_of[rid], model.seq_len)
 
     def _flush_heads(self) -> None:
         jobs = self._head_jobs

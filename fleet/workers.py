@@ -13,7 +13,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fleet.oracle import OracleError, TailJob
+from fleet.oracle import HeadResult, OracleError, TailJob
+
+_EMPTY = HeadResult(0, 0)
 
 
 class ServerWorker:
@@ -34,13 +36,23 @@ class ServerWorker:
         fetched = _fetch(sources)
         out: list[tuple[float, int, float] | str] = []
         for job, (a, b) in zip(jobs, picks, strict=True):
+            payload = fetched[a][b]
+            if not payload:
+                out.append(f"request {job.request_id}: no payload (its head failed)")
+                continue
             try:
-                result, wall_s = self._oracle.run_tail(job, fetched[a][b])
-            except OracleError as exc:
+                result, wall_s = self._oracle.run_tail(job, payload)
+            except (OracleError, ValueError) as exc:  # CodecError is a ValueError
                 out.append(str(exc))
                 continue
             out.append((result.agreement, result.result_bytes, wall_s))
         return out
+
+    def warm(self, model: str, seq_len: int) -> int:
+        """Load ``model`` and its inputs now rather than on the first tail; returns the
+        number of distinct inputs."""
+        key = self._oracle.key(TailJob(0, model, 0, "", 0, seq_len, _EMPTY))
+        return self._oracle.input_count(model, key[4])
 
     def where(self) -> tuple[str, int]:
         import ray

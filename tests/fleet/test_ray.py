@@ -92,13 +92,13 @@ def _simulate(scenario: Any, oracle: Any) -> list[dict[str, Any]]:
         rows.extend({k: columns[k][i] for k in columns} for i in range(n))
 
     keys = [_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
-    Simulation(scenario, oracle, run_id="t", codec_keys=keys, sink=sink).run()
+    Simulation(scenario, oracle, run_id="t", codec_keys=keys, sink=sink, lookahead=2).run()
     return rows
 
 
 def _killing_oracle(scenario: Any, after_calls: int) -> Any:
-    """A RayOracle that kills its first device shard right after its n-th head submission,
-    while that call is in flight."""
+    """A RayOracle that kills its first device shard right after its n-th head submission
+    (prefetches included), while that call is in flight."""
     import ray
 
     from fleet.ray_oracle import RayOracle
@@ -106,8 +106,8 @@ def _killing_oracle(scenario: Any, after_calls: int) -> Any:
     class Killer(RayOracle):
         submissions = 0
 
-        def submit_heads(self, jobs: Any) -> Any:
-            out = super().submit_heads(jobs)
+        def _submit_heads(self, jobs: Any, *, count: bool) -> Any:
+            out = super()._submit_heads(jobs, count=count)
             self.submissions += 1
             if self.submissions == after_calls:
                 ray.kill(self.shards[0], no_restart=False)
