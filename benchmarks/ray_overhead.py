@@ -112,7 +112,7 @@ def overhead_row(devices: int, split: int) -> list[Any]:
     start = time.perf_counter()
     oracle = RayOracle(s.ray, [(s.model.name, s.model.seq_len)])
     startup_s = time.perf_counter() - start
-    actors = len(oracle.shards) + len(oracle.workers)
+    actors = len({id(a) for a in [*oracle.shards, *oracle.workers]})
     workers = min(actors, cluster.cpus())
     keys = [_codec_key(s.codec_for(g).config()) for g in s.fleet]
     sim = Simulation(s, oracle, run_id="bench", codec_keys=keys, sink=lambda columns: None)
@@ -142,8 +142,11 @@ def default_scenario_memory(out: Path) -> list[Any]:
     with MemorySampler() as sampler:
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "fleet.cli", "run", "scenarios/phones-vs-pis.yaml", "--out"]
-            + [str(out), "--quiet"],
+            [
+                sys.executable,
+                *("-m", "fleet.cli", "run", "scenarios/phones-vs-pis.yaml"),
+                *("--out", str(out), "--quiet"),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -6,7 +6,12 @@ Devices and replicas are rows of state in the simulator, never actors: a handful
 actor's own memo sees every repeat of that key; the jobs one ``submit_*`` call sends to one
 actor travel in one Ray call. A head call returns two objects: the small metadata, which the
 driver fetches, and the payloads, which go by object ref straight to the server worker that
-runs the tail.
+runs the tail. On a cluster without GPUs, unless ``ray.server_workers`` is set, one pool of
+``ComputeActor``s plays both roles (one model copy per actor; a tail runs where its payload
+was made), which keeps every CPU busy whatever the split point.
+
+``prefetch`` takes the jobs of requests the simulation has not reached yet and submits their
+heads and tails in small calls, so the actors work ahead of simulated time.
 
 The memo here (keyed by model, split, codec, reduced input id, seq_len and step) answers a
 repeated job without any Ray call; ``stats()`` counts calls, memo hits and Ray calls. A call
@@ -35,11 +40,12 @@ from fleet.oracle import (
     TailResult,
 )
 from fleet.shards import DeviceShard
-from fleet.workers import ServerWorker
+from fleet.workers import ComputeActor, ServerWorker
 from scenarios.schema import RaySpec
 
 T = TypeVar("T")
 ACTOR_CPUS = 0.5
+PREFETCH_CHUNK = 8  # jobs per prefetch call
 _NO_HEAD = HeadResult(0, 0)  # a prefetched tail's head: workers read only the payload ref
 
 
@@ -59,15 +65,27 @@ class RayOracle:
             "scheduling_strategy": "SPREAD",
         }
         shards = spec.device_shards or cluster.default_shards()
-        workers = spec.server_workers or 1
-        self.shards = [ray.remote(DeviceShard).options(**options).remote() for _ in range(shards)]
-        self.workers = [
-            ray.remote(ServerWorker).options(**options).remote() for _ in range(workers)
-        ]
+        # Without GPUs and without an explicit server pool, one pool of compute actors plays
+        # both roles: one model copy per actor instead of two, payloads stay where they were
+        # made, and no CPU idles while the other role has work.
+        self.unified = spec.server_workers is None and cluster.gpus() == 0
+        if self.unified:
+            self.shards = [
+                ray.remote(ComputeActor).options(**options).remote() for _ in range(shards)
+            ]
+            self.workers = self.shards
+        else:
+            self.shards = [
+                ray.remote(DeviceShard).options(**options).remote() for _ in range(shards)
+            ]
+            self.workers = [
+                ray.remote(ServerWorker).options(**options).remote()
+                for _ in range(spec.server_workers or 1)
+            ]
         # every actor loads the models now (start-up), not inside the first timed jobs
         self._inputs: dict[tuple[str, int], tuple[int, int]] = {}
         for name, seq_len in models:
-            warm = [w.warm.remote(name, seq_len) for w in self.workers]
+            warm = [] if self.unified else [w.warm.remote(name, seq_len) for w in self.workers]
             found = ray.get([s.inputs.remote(name, seq_len) for s in self.shards])
             ray.get(warm)
             self._inputs[(name, seq_len)] = found[0]
@@ -98,12 +116,14 @@ class RayOracle:
         the payloads as soon as those exist: results depend on inputs, never on time, so the
         actors work ahead while the loop waits. Not counted as calls; a later submission of
         the same job is a memo hit. A request dropped before its tail wastes its tail."""
-        self._submit_heads(jobs, count=False)
-        tails = [
-            TailJob(j.request_id, j.model, j.split, j.codec, j.input_id, j.seq_len, _NO_HEAD)
-            for j in jobs
-        ]
-        self._submit_tails(tails, count=False)
+        for first in range(0, len(jobs), PREFETCH_CHUNK):
+            chunk = jobs[first : first + PREFETCH_CHUNK]  # small calls: tails start early
+            self._submit_heads(chunk, count=False)
+            tails = [
+                TailJob(j.request_id, j.model, j.split, j.codec, j.input_id, j.seq_len, _NO_HEAD)
+                for j in chunk
+            ]
+            self._submit_tails(tails, count=False)
 
     def _submit_heads(self, jobs: Sequence[HeadJob], *, count: bool) -> list[Pending[HeadResult]]:
         out: list[Pending[HeadResult] | None] = []
@@ -145,17 +165,20 @@ class RayOracle:
             self._tails[key] = _Placeholder()
             batches[_actor(key, len(self.workers))].append((i, key, job))
         for worker, batch in batches.items():
-            sources: list[Any] = []
-            where: dict[Any, int] = {}
-            picks = []
-            for _, key, _ in batch:
-                ref, index = self._payload_at[key]
-                if ref not in where:
-                    where[ref] = len(sources)
-                    sources.append(ref)
-                picks.append((where[ref], index))
             bare = [_without_payload(j) for _, _, j in batch]
-            ref = self.workers[worker].tails.remote(bare, sources, picks)
+            if self.unified:  # the actor that made the payloads runs the tails on them
+                ref = self.workers[worker].tails.remote(bare)
+            else:
+                sources: list[Any] = []
+                where: dict[Any, int] = {}
+                picks = []
+                for _, key, _ in batch:
+                    payload_ref, index = self._payload_at[key]
+                    if payload_ref not in where:
+                        where[payload_ref] = len(sources)
+                        sources.append(payload_ref)
+                    picks.append((where[payload_ref], index))
+                ref = self.workers[worker].tails.remote(bare, sources, picks)
             self._counts["ray_calls"] += 1
             self._consumers[ref] = len(batch)
             for index, (i, key, _) in enumerate(batch):
@@ -170,7 +193,7 @@ class RayOracle:
     def close(self) -> None:
         import ray
 
-        for actor in [*self.shards, *self.workers]:
+        for actor in {id(a): a for a in [*self.shards, *self.workers]}.values():
             ray.kill(actor)
         self.shards, self.workers = [], []
 
@@ -183,8 +206,12 @@ class RayOracle:
         """(role, Ray node id, pid) of every actor: where the pools were placed."""
         import ray
 
-        refs = [a.where.remote() for a in [*self.shards, *self.workers]]
-        roles = ["device-shard"] * len(self.shards) + ["server-worker"] * len(self.workers)
+        if self.unified:
+            refs = [a.where.remote() for a in self.shards]
+            roles = ["compute"] * len(self.shards)
+        else:
+            refs = [a.where.remote() for a in [*self.shards, *self.workers]]
+            roles = ["device-shard"] * len(self.shards) + ["server-worker"] * len(self.workers)
         return [(r, node, pid) for r, (node, pid) in zip(roles, ray.get(refs), strict=True)]
 
     # -- internals ----------------------------------------------------------------------------

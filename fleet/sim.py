@@ -37,7 +37,6 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,27 +44,14 @@ import simpy
 
 from fleet.arrivals import arrival_times, offline_arrivals
 from fleet.costs import ModelCosts, codec_decode_s, codec_encode_s
-from fleet.network import (
-    FixedOutages,
-    Link,
-    OutageLink,
-    Outages,
-    RandomOutages,
-    SharedLink,
-    TraceIntegral,
-    device_offsets,
-    first_outages,
-)
+from fleet.links import FleetLinks
 from fleet.oracle import ComputeFailed, HeadJob, HeadResult, Oracle, Pending, TailJob
-from fleet.traces import Trace, load_link_trace
 from models.hardware import HardwareSpec, get_hardware
-from scenarios.schema import LinkSpec, Scenario, group_links
-from scenarios.schema import RandomOutages as RandomOutagesSpec
+from scenarios.schema import Scenario
 from server.batching import BatchPolicy
 from server.replica import FailurePolicy, ServerPool
 
 COMPLETED, DROPPED, FAILED = 1, 2, 3
-_FIRST_WINDOWS = 1 << 40  # spawn key of a group's first outage windows (devices use their index)
 STATUS = np.array(["", "completed", "dropped", "failed"], dtype=object)
 Sink = Callable[[dict[str, Any]], None]
 Progress = Callable[[float, int, int], None]  # simulated time, requests done, requests in all
@@ -129,7 +115,9 @@ class Simulation:
             self._setup(g, key) for g, key in zip(scenario.fleet, codec_keys, strict=True)
         ]
         self._make_requests(arrival_ss, input_ss, offline_ss)
-        self._make_links(offset_ss, trace_ss, outage_ss)
+        self.links = FleetLinks(
+            self.env, scenario, self.device_group, offset_ss, trace_ss, outage_ss
+        )
         self._make_servers(route_ss, service_ss, failure_ss)
         self._head_jobs: list[tuple[int, HeadJob]] = []
         self._head_futures: dict[int, Pending[HeadResult]] = {}
@@ -229,86 +217,6 @@ class Simulation:
         self._busy = [False] * self.n_devices
         self._free_at = [0.0] * self.n_devices
         self._waiting: dict[int, deque[int]] = {}
-
-    def _make_links(self, offset_ss: np.random.SeedSequence, trace_ss: Any, outage_ss: Any) -> None:
-        s = self.scenario
-        self._links: list[tuple[list[Link | None], list[Link | None]]] = []
-        self._group_link_specs: list[tuple[LinkSpec | None, LinkSpec | None]] = []
-        self._group_traces: list[tuple[Any, Any]] = []
-        self._group_offsets: list[tuple[np.ndarray, np.ndarray]] = []
-        # per group and direction, for OutageLinks: fixed windows or every device's first
-        # random window, and the trace integral (None: the link has no outages)
-        self._group_outages: list[list[tuple[Any, TraceIntegral | None]]] = []
-        self._outage_ss = outage_ss.spawn(len(s.fleet))
-        group_seeds = zip(offset_ss.spawn(len(s.fleet)), trace_ss.spawn(len(s.fleet)), strict=True)
-        for g, (off_ss, tr_ss) in zip(s.fleet, group_seeds, strict=True):
-            up, down = group_links(s, g)
-            up_seed, down_seed = (int(x) for x in tr_ss.generate_state(2))
-            up_trace = load_link_trace(up, up_seed) if up is not None else None
-            down_trace = load_link_trace(down, down_seed) if down is not None else None
-            rng = np.random.default_rng(off_ss)
-            self._group_link_specs.append((up, down))
-            self._group_traces.append((up_trace, down_trace))
-            outage_seed = self._outage_ss[len(self._group_outages)]
-            self._group_outages.append(
-                [
-                    _outage_setup(spec, trace, g.count, outage_seed, direction)
-                    for direction, (spec, trace) in enumerate(((up, up_trace), (down, down_trace)))
-                ]
-            )
-            self._group_offsets.append(
-                (
-                    device_offsets(rng, g.count, up_trace),
-                    device_offsets(rng, g.count, down_trace),
-                )
-            )
-        self._uplinks: list[Link | None] = [None] * self.n_devices
-        self._downlinks: list[Link | None] = [None] * self.n_devices
-        self._first_device = np.concatenate([[0], np.cumsum([g.count for g in s.fleet])[:-1]])
-        cell_rng = np.random.default_rng(trace_ss.spawn(1)[0])
-        cell_outage_ss = outage_ss.spawn(len(s.network.cells))
-        self._cells: dict[str, tuple[SharedLink | None, SharedLink | None]] = {}
-        for i, cell in enumerate(s.network.cells):
-            links: list[SharedLink | None] = []
-            for j, spec in enumerate((cell.uplink, cell.downlink)):
-                trace = None if spec is None else load_link_trace(spec, 1000 * i + j)
-                if spec is None or trace is None:
-                    links.append(None)
-                    continue
-                offset_s = float(cell_rng.uniform(0.0, trace.period_s))
-                outages = _cell_outages(spec, cell_outage_ss[i], j)
-                links.append(SharedLink(self.env, trace, spec.delay_s, offset_s, outages))
-            self._cells[cell.name] = (links[0], links[1])
-        self._group_cell = [self._cells.get(g.cell or "", (None, None)) for g in s.fleet]
-
-    def _link(self, device: int, direction: int) -> Link:
-        table = self._uplinks if direction == 0 else self._downlinks
-        link = table[device]
-        if link is None:
-            g = int(self.device_group[device])
-            spec = self._group_link_specs[g][direction]
-            assert spec is not None
-            trace = self._group_traces[g][direction]
-            local = device - int(self._first_device[g])
-            offset_s = float(self._group_offsets[g][direction][local])
-            shared, integral = self._group_outages[g][direction]
-            if integral is None:
-                link = Link(trace, offset_s, spec.delay_s)
-            else:
-                outages: Outages = shared
-                if not isinstance(shared, FixedOutages):  # random: the device's own draws
-                    assert isinstance(spec.outages, RandomOutagesSpec)
-                    starts, ends = shared
-                    key = (*self._outage_ss[g].spawn_key, local, direction)
-                    outages = RandomOutages(
-                        spec.outages.mean_gap_s,
-                        spec.outages.mean_s,
-                        partial(_rng, self._outage_ss[g].entropy, key),
-                        (starts[local], ends[local]),
-                    )
-                link = OutageLink(trace, offset_s, spec.delay_s, outages, integral)
-            table[device] = link
-        return link
 
     def _make_servers(self, route_ss: Any, service_ss: Any, failure_ss: Any) -> None:
         servers = self.scenario.servers
@@ -478,9 +386,9 @@ class Simulation:
         if dev in self._waiting:
             self._busy[dev] = True
             self._at(encode_end_s, self._wake, dev)
-        cell_up = self._group_cell[gi][0]
+        cell_up = self.links.group_cell[gi][0]
         if cell_up is None:
-            start_s, arrive_s = self._link(dev, 0).send(encode_end_s, result.payload_bytes)
+            start_s, arrive_s = self.links.link(dev, 0).send(encode_end_s, result.payload_bytes)
             self.t["t_uplink_start_s"][rid] = start_s
             self._at(arrive_s, self._uplink_ended, rid)
         else:
@@ -501,7 +409,7 @@ class Simulation:
 
     def _cell_send(self, event: Any) -> None:
         rid = event.value
-        cell_up = self._group_cell[self._group_of[rid]][0]
+        cell_up = self.links.group_cell[self._group_of[rid]][0]
         assert cell_up is not None
         cell_up.send(float(self.payload_bytes[rid]), lambda s, a: self._uplink_done(rid, s))
 
@@ -568,10 +476,12 @@ class Simulation:
             self.agreement[rid] = result.agreement
             self.result_bytes[rid] = result.result_bytes
             gi = self._group_of[rid]
-            cell_down = self._group_cell[gi][1]
+            cell_down = self.links.group_cell[gi][1]
             if cell_down is None:
                 # nothing else uses the device's own downlink: the arrival time is final now
-                _, arrive_s = self._link(self._device_of[rid], 1).send(now, result.result_bytes)
+                _, arrive_s = self.links.link(self._device_of[rid], 1).send(
+                    now, result.result_bytes
+                )
                 self._finish(rid, COMPLETED, "", arrive_s)
             else:
                 cell_down.send(float(result.result_bytes), self._cell_delivered(rid))
@@ -662,41 +572,6 @@ class Simulation:
             reason=[self.reason.pop(int(i), "") for i in idx],
         )
         self._sink(columns)
-
-
-def _outage_setup(
-    spec: LinkSpec | None,
-    trace: Trace | None,
-    count: int,
-    seed: np.random.SeedSequence,
-    direction: int,
-) -> tuple[Any, TraceIntegral | None]:
-    """A group link's outage parts shared by its devices: the fixed windows, or each device's
-    first random window as (starts, ends) lists; and the trace integral. (None, None) for a
-    link without outages."""
-    if spec is None or trace is None or not spec.outages:
-        return None, None
-    if isinstance(spec.outages, list):
-        return FixedOutages([(w.start_s, w.end_s) for w in spec.outages]), TraceIntegral(trace)
-    # a key of another length than the devices' (index, direction): a stream of its own
-    rng = _rng(seed.entropy, (*seed.spawn_key, _FIRST_WINDOWS + direction))
-    starts, ends = first_outages(spec.outages.mean_gap_s, spec.outages.mean_s, count, rng)
-    return (starts.tolist(), ends.tolist()), TraceIntegral(trace)
-
-
-def _cell_outages(spec: LinkSpec, seed: np.random.SeedSequence, direction: int) -> Outages | None:
-    """A cell link's outages: its fixed windows, or random ones from its own generator."""
-    if not spec.outages:
-        return None
-    if isinstance(spec.outages, list):
-        return FixedOutages([(w.start_s, w.end_s) for w in spec.outages])
-    rng = _rng(seed.entropy, (*seed.spawn_key, direction))
-    return RandomOutages(spec.outages.mean_gap_s, spec.outages.mean_s, rng)
-
-
-def _rng(entropy: Any, key: tuple[int, ...]) -> np.random.Generator:
-    """The generator of one stream below a seed: like ``SeedSequence.spawn``, by key."""
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
 
 
 def _draw(kind: str, mean_s: float, cv: float, rng: np.random.Generator) -> float:

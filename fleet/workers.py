@@ -1,4 +1,5 @@
-"""The server-worker actor: runs decode + tail for any number of simulated replicas.
+"""The server-worker actor: runs decode + tail for any number of simulated replicas; and the
+compute actor, which plays both roles on clusters without GPUs.
 
 A plain class, made remote where the ``RayOracle`` builds it. Payloads arrive as object refs
 straight from the device shards' results (the driver never holds them) and are fetched here in
@@ -13,7 +14,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fleet.oracle import HeadResult, OracleError, TailJob
+from fleet.oracle import HeadJob, HeadResult, OracleError, TailJob
+from fleet.shards import DeviceShard
 
 _EMPTY = HeadResult(0, 0)
 
@@ -66,3 +68,30 @@ def _fetch(sources: Sequence[Any]) -> list[list[bytes]]:
 
         return list(ray.get(list(sources)))
     return [list(s) for s in sources]
+
+
+class ComputeActor(DeviceShard):
+    """Both roles in one process, for clusters without GPUs: one model copy runs heads and
+    then the tails on the payloads it made itself, so payloads never move and an idle CPU
+    takes whichever work comes. After a restart (empty memo) a tail recomputes its head."""
+
+    def tails(
+        self, jobs: Sequence[TailJob], sources: Sequence[Any] = (), picks: Sequence[Any] = ()
+    ) -> list[tuple[float, int, float] | str]:
+        out: list[tuple[float, int, float] | str] = []
+        for job in jobs:
+            head = HeadJob(
+                job.request_id, job.model, job.split, job.codec, job.input_id, job.seq_len, job.step
+            )
+            try:
+                payload = self._oracle.run_head(head)[0].payload
+                assert payload is not None
+                result, wall_s = self._oracle.run_tail(job, payload)
+            except (OracleError, ValueError) as exc:
+                out.append(str(exc))
+                continue
+            out.append((result.agreement, result.result_bytes, wall_s))
+        return out
+
+    def warm(self, model: str, seq_len: int) -> int:
+        return self.inputs(model, seq_len)[0]

@@ -556,5 +556,5 @@ def test_links_without_outages_stay_plain(tmp_path: Path) -> None:
     profile = write_profile(tmp_path / "profile")
     s = scenario(profile, fleet0={"uplink": {"bandwidth_mbps": 1.0}})
     sim = Simulation(s, ReplayOracle([profile]), run_id="p", codec_keys=[fp32_key()], sink=print)
-    assert type(sim._link(0, 0)) is Link
+    assert type(sim.links.link(0, 0)) is Link
     assert not sim.pool.has_failures
