@@ -22,6 +22,9 @@ What crosses the uplink at each split ``s`` of a model with ``L`` blocks:
   token after the last position (int32) or the embedding (float32 per dimension), uncompressed.
   The server's tail is empty and nothing comes back: ``result_bytes`` is 0.
 
+Wall times (profile columns ``head_wall_s``, ``tail_wall_s``) are measured when a key is first
+computed; a tail's includes the unsplit reference run the first time its input needs one.
+
 Agreement (``TailResult``) compares with the unsplit model on the same input: top-1 class,
 share of positions with the same top-1 token (at ``s = L``: the one reported token), or the
 cosine of the embeddings clipped to [0, 1]. ``result_bytes`` below ``L``: 4 for a class id, 4
@@ -145,8 +148,8 @@ class LocalOracle:
             payload = self._head_payload(key)
         name, split, codec_text, input_id, seq_len, _ = key
         model = self._model(name)
+        start = time.perf_counter()  # the unsplit reference is part of the tail's work
         reference = self._reference(model, input_id, seq_len)
-        start = time.perf_counter()
         if split == model.num_blocks:  # the device reported its answer; nothing comes back
             got = np.frombuffer(payload, dtype=np.float32 if model.task == ENCODER else np.int32)
             reference, result_bytes = _report(model.task, reference), 0

@@ -157,3 +157,22 @@ def test_two_node_cluster_places_actors_on_both_and_matches_one_node(tmp_path: P
     two = (tmp_path / "two-nodes" / "requests.parquet").read_bytes()
     one = (tmp_path / "one-node" / "requests.parquet").read_bytes()
     assert two == one
+
+
+def test_ray_start_failure_says_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from fleet import cluster
+
+    def refuse(**kwargs: Any) -> None:
+        raise ConnectionError("could not reach the GCS at 10.0.0.9:6379")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(cluster.ClusterError) as caught:
+        cluster.connect("10.0.0.9:6379")
+    text = str(caught.value)
+    assert "joining the Ray cluster at '10.0.0.9:6379' failed" in text
+    assert "could not reach the GCS" in text and "ray status" in text
+    with pytest.raises(cluster.ClusterError, match="starting a local Ray instance failed"):
+        cluster.connect(None)
