@@ -144,7 +144,10 @@ class Blockwise8(Codec):
         padded[: flat.size] = flat
         blocks = padded.reshape(n_blocks, self.block_size)
         absmax = np.abs(blocks).max(axis=1) if n_blocks else np.zeros(0, np.float32)
-        scale = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
+        # a block of subnormals would underflow absmax / 127 to 0: floor the scale at the
+        # smallest normal float32 (its values then round to a few steps of that)
+        tiny = np.finfo(np.float32).tiny
+        scale = np.where(absmax > 0, np.maximum(absmax / 127.0, tiny), 1.0).astype(np.float32)
         q = np.clip(np.rint(blocks / scale[:, None]), -127, 127).astype(np.int8)
         out = bytearray()
         write_varint(out, self.block_size)
