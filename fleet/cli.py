@@ -284,9 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=cmd_schema)
 
     args = parser.parse_args(argv)
+    from fleet.cluster import ClusterError
+    from fleet.oracle import OracleError
+
     try:
         code: int = args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, OracleError, ClusterError) as exc:
         print(f"slicer {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return code

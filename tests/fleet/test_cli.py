@@ -151,3 +151,14 @@ def test_parallel_sweep_records_a_failing_point_and_redoes_unfinished(
     err = capsys.readouterr().err
     assert err.count("finished before, skipped") == 5  # 9 points - 1 unfinished - 3 failed
     assert json.loads((first / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_replay_without_the_split_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _scenario_file(tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", path, "--out", str(out), "--quiet", "--set", "fleet[0].split=5"]) == 2
+    err = capsys.readouterr().err
+    assert "the replay profile has no rows" in err and "split=5" in err
+    assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
