@@ -61,6 +61,7 @@ REQUESTS_SCHEMA = pa.schema(
         ("batch_size", pa.int32()),
         ("server_busy_s", pa.float64()),
         ("device_energy_j", pa.float64()),
+        ("radio_energy_j", pa.float64()),
         ("agreement", pa.float64()),
         ("status", pa.string()),
         ("reason", pa.string()),

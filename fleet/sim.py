@@ -536,6 +536,25 @@ class Simulation:
         event.callbacks.append(callback)
 
     # ------------------------------------------------------------------ records
+    def _radio_energy_j(self, idx: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Radio energy of the requests ``idx`` (of groups ``g``): each group's ``radio``
+        model over the uplink (start to arrival) and downlink (server end to done) transfers
+        that happened; 0 for groups without one."""
+        radios = [x.radio for x in self.scenario.fleet]
+        if all(r is None for r in radios):
+            return np.zeros(len(idx))
+        active_w = np.array([r.active_w if r else 0.0 for r in radios])[g]
+        up_j = np.array([r.uplink_j_per_mbit if r else 0.0 for r in radios])[g]
+        down_j = np.array([r.downlink_j_per_mbit if r else 0.0 for r in radios])[g]
+        t = self.t
+        up_s = _active_s(t["t_uplink_start_s"][idx], t["t_uplink_end_s"][idx])
+        down_s = _active_s(t["t_server_end_s"][idx], t["t_done_s"][idx])
+        sent = ~np.isnan(t["t_uplink_end_s"][idx])
+        received = ~np.isnan(t["t_done_s"][idx])
+        up_mbit = np.where(sent, self.payload_bytes[idx] * 8e-6, 0.0)
+        down_mbit = np.where(received, self.result_bytes[idx] * 8e-6, 0.0)
+        return active_w * (up_s + down_s) + up_j * up_mbit + down_j * down_mbit
+
     def _flush_rows(self) -> None:
         if not self._done:
             return
@@ -560,18 +579,25 @@ class Simulation:
         }
         for name, values in self.t.items():
             columns[name] = values[idx]
+        radio_j = self._radio_energy_j(idx, g)
         columns.update(
             raw_bytes=self.raw_bytes[idx],
             payload_bytes=self.payload_bytes[idx],
             result_bytes=self.result_bytes[idx],
             batch_size=self.batch_size[idx],
             server_busy_s=self.server_busy_s[idx],
-            device_energy_j=self.energy_j[idx],
+            device_energy_j=self.energy_j[idx] + radio_j,
+            radio_energy_j=radio_j,
             agreement=self.agreement[idx],
             status=STATUS[self.status[idx]].tolist(),
             reason=[self.reason.pop(int(i), "") for i in idx],
         )
         self._sink(columns)
+
+
+def _active_s(start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """Seconds from start to end, 0 where a stage was not reached (NaN)."""
+    return np.nan_to_num(end_s - start_s, nan=0.0)
 
 
 def _draw(kind: str, mean_s: float, cv: float, rng: np.random.Generator) -> float:

@@ -110,6 +110,9 @@ def summarize(
         "compression_ratio": float(raw.sum() / payload.sum()) if payload.sum() > 0 else NAN,
         "server_busy_s_per_request": busy_s / n_completed if n_completed else NAN,
         "device_energy_j_per_request": _mean(col("device_energy_j")),
+        "radio_energy_j_per_request": _mean(col("radio_energy_j"))
+        if "radio_energy_j" in requests.column_names
+        else NAN,
         "mean_agreement": _mean(col("agreement")[done]),
         "mean_batch_size": _mean(col("batch_size")[done]),
     }

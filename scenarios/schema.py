@@ -255,6 +255,23 @@ DEFAULT_UPLINK = {"trace": "synthetic:lte"}
 DEFAULT_DOWNLINK = {"bandwidth_mbps": 50.0}
 
 
+#: Huang et al., "A Close Examination of Performance and Power Characteristics of 4G LTE
+#: Networks" (MobiSys 2012), LTE power model: 1288.04 mW while the radio is active, plus
+#: 438.39 mW per Mbit/s of uplink and 51.97 mW per Mbit/s of downlink throughput.
+RADIO_PRESETS: dict[str, dict[str, float]] = {
+    "lte": {"active_w": 1.28804, "uplink_j_per_mbit": 0.43839, "downlink_j_per_mbit": 0.05197},
+}
+
+
+class RadioSpec(_Strict):
+    """Device radio energy per transfer: ``active_w`` over the transfer's time (start to
+    arrival) plus a cost per Mbit moved. ``radio: lte`` is Huang et al.'s LTE model."""
+
+    active_w: float = Field(ge=0, description="power while a transfer is under way")
+    uplink_j_per_mbit: float = Field(default=0.0, ge=0)
+    downlink_j_per_mbit: float = Field(default=0.0, ge=0)
+
+
 class DeviceGroup(_Strict):
     name: Name
     count: int = Field(ge=1, description="devices in the group")
@@ -277,6 +294,22 @@ class DeviceGroup(_Strict):
         description="device dropouts: a request arriving while its device is offline is "
         "dropped (reason device_offline); default: always online",
     )
+    radio: RadioSpec | None = Field(
+        default=None,
+        description="radio energy of transfers (`lte` or a RadioSpec); default: not counted",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _radio_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("radio"), str):
+            name = data["radio"]
+            if name not in RADIO_PRESETS:
+                raise FieldError(
+                    ("radio",), f"unknown radio preset {name!r}; use one of {list(RADIO_PRESETS)}"
+                )
+            return {**data, "radio": RADIO_PRESETS[name]}
+        return data
 
 
 class Cell(_Strict):

@@ -277,3 +277,26 @@ def test_exact_stage_trace_of_a_small_run(tmp_path: Path) -> None:
         (3, 1, 1.0, 1.0, 1.0, 1.0, 1.001, 1.401, 1.801, 1.801),
     ]
     assert trace == [pytest.approx(row, abs=1e-12) for row in expected]
+
+
+def test_radio_energy_follows_the_lte_model(tmp_path: Path) -> None:
+    """Huang et al.'s LTE model: 1.28804 W while a transfer is under way, plus 0.43839 J per
+    uplink Mbit and 0.05197 J per downlink Mbit; ideal hardware adds no compute energy."""
+    profile = write_profile(tmp_path / "profile", payload_bytes=[1000], result_bytes=500)
+    s = scenario(
+        profile,
+        fleet0={
+            "radio": "lte",
+            "uplink": {"bandwidth_mbps": 8.0, "delay_s": 0.02},
+            "downlink": {"bandwidth_mbps": 4.0},
+        },
+    )
+    result = run_one(s, tmp_path / "run", quiet=True)
+    (row,) = requests(result.path)
+    up_s, down_s = 1000 * 8 / 8e6 + 0.02, 500 * 8 / 4e6
+    expected_j = 1.28804 * (up_s + down_s) + 0.43839 * 0.008 + 0.05197 * 0.004
+    assert row["radio_energy_j"] == pytest.approx(expected_j, rel=1e-12)
+    assert row["device_energy_j"] == pytest.approx(expected_j, rel=1e-12)
+    assert result.summary["radio_energy_j_per_request"] == pytest.approx(expected_j)
+    without = run_one(scenario(profile), tmp_path / "plain", quiet=True)
+    assert requests(without.path)[0]["radio_energy_j"] == 0.0
