@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
 
-_STAGE_TIMES = (
+#: The stage times of a request, in lifecycle order (simulated seconds).
+STAGE_TIMES = (
     "t_arrival_s",
     "t_head_start_s",
     "t_head_end_s",
@@ -54,7 +55,7 @@ REQUESTS_SCHEMA = pa.schema(
         ("codec", pa.string()),
         ("input_id", pa.int64()),
         ("replica_id", pa.int32()),
-        *((name, pa.float64()) for name in _STAGE_TIMES),
+        *((name, pa.float64()) for name in STAGE_TIMES),
         ("raw_bytes", pa.int64()),
         ("payload_bytes", pa.int64()),
         ("result_bytes", pa.int64()),

@@ -46,6 +46,7 @@ from fleet.arrivals import arrival_times, offline_arrivals
 from fleet.costs import ModelCosts, codec_decode_s, codec_encode_s
 from fleet.links import FleetLinks
 from fleet.oracle import ComputeFailed, HeadJob, HeadResult, Oracle, Pending, TailJob
+from fleet.records import STAGE_TIMES
 from models.hardware import HardwareSpec, get_hardware
 from scenarios.schema import Scenario
 from server.batching import BatchPolicy
@@ -190,19 +191,7 @@ class Simulation:
         self._group_of = self.group.tolist()
         self._input_of = inputs.tolist()
         nan = np.full(n, np.nan)
-        self.t = {
-            k: nan.copy()
-            for k in (
-                "t_head_start_s",
-                "t_head_end_s",
-                "t_uplink_start_s",
-                "t_uplink_end_s",
-                "t_server_enqueue_s",
-                "t_server_start_s",
-                "t_server_end_s",
-                "t_done_s",
-            )
-        }
+        self.t = {k: nan.copy() for k in STAGE_TIMES[1:]}  # t_arrival_s is its own array
         self.raw_bytes = np.zeros(n, dtype=np.int64)
         self.payload_bytes = np.zeros(n, dtype=np.int64)
         self.result_bytes = np.zeros(n, dtype=np.int64)
