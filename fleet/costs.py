@@ -14,6 +14,7 @@ A codec missing from the table is charged like ``fp32`` (a copy).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,7 @@ class ModelCosts:
         self._shape: SplitModel | None = None
         self._head = lru_cache(maxsize=None)(self._head_uncached)
         self._tail = lru_cache(maxsize=None)(self._tail_uncached)
+        self._step = lru_cache(maxsize=4096)(self._step_uncached)
 
     def head(self, hardware: HardwareSpec, dtype: str, split: int) -> tuple[float, float]:
         """(time_s, energy_j) of one head call on one input."""
@@ -68,6 +70,37 @@ class ModelCosts:
     def tail_s(self, hardware: HardwareSpec, dtype: str, split: int, batch: int) -> float:
         """Time of one tail call over a batch of ``batch`` inputs."""
         return self._tail(hardware, dtype, split, batch)
+
+    def tail_step_s(
+        self, hardware: HardwareSpec, dtype: str, split: int, contexts: Sequence[int]
+    ) -> float:
+        """One autoregressive decode step of the tail for a running batch: each sequence adds
+        one token and attends over its context (``contexts``, tokens including the new one).
+        Weights are read once per step and every sequence's KV cache once; KV reads and
+        attention FLOPs are linear in context, so the batch is costed at its mean context
+        (rounded), which is exact up to that rounding."""
+        if not contexts:
+            raise ValueError("a decode step needs at least one sequence")
+        context = max(1, round(sum(contexts) / len(contexts)))
+        return self._step(hardware, dtype, split, len(contexts), context)
+
+    def kv_bytes_per_token(self, start: int, stop: int) -> float:
+        """KV-cache bytes one sequence keeps per token in blocks ``[start, stop)`` (float32
+        profile bytes; scale by the dtype's width for fp16 caches)."""
+        profiles = self._block_profiles(1)
+        return float(sum(p.kv_bytes_per_token for p in profiles[start:stop]))
+
+    def _step_uncached(
+        self, hardware: HardwareSpec, dtype: str, split: int, batch: int, context: int
+    ) -> float:
+        if hardware.name == IDEAL:
+            hardware.peak(dtype)
+            return 0.0
+        from models.cost import range_cost
+
+        shape = self._shape_model()
+        profiles = shape.block_profiles(seq_len=1, batch=batch, context_len=context)
+        return range_cost(profiles, split, len(profiles), hardware, dtype).time_s
 
     def _head_uncached(self, hardware: HardwareSpec, dtype: str, split: int) -> tuple[float, float]:
         if hardware.name == IDEAL or split == 0:
@@ -87,11 +120,15 @@ class ModelCosts:
         profiles = self._block_profiles(batch)
         return range_cost(profiles, split, len(profiles), hardware, dtype).time_s
 
+    def _shape_model(self) -> SplitModel:
+        if self._shape is None:
+            from models import load_shape
+
+            self._shape = load_shape(self.model)
+        return self._shape
+
     def _block_profiles(self, batch: int) -> list[BlockProfile]:
         if batch not in self._profiles:
-            if self._shape is None:
-                from models import load_shape
-
-                self._shape = load_shape(self.model)
-            self._profiles[batch] = self._shape.block_profiles(seq_len=self.seq_len, batch=batch)
+            shape = self._shape_model()
+            self._profiles[batch] = shape.block_profiles(seq_len=self.seq_len, batch=batch)
         return self._profiles[batch]
