@@ -147,7 +147,8 @@ class RayOracle:
             for index, (i, key, _) in enumerate(batch):
                 pending = _HeadPending(self, key, meta_ref, index)
                 self._heads[key] = pending
-                self._payload_at[key] = (payload_ref, index)
+                if not self.unified:  # unified actors keep their payloads; let the refs go
+                    self._payload_at[key] = (payload_ref, index)
                 out[i] = pending
         return _filled(out)
 

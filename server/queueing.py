@@ -8,8 +8,6 @@ share one link from the same instant.
 
 from __future__ import annotations
 
-import math
-
 
 def _load(rate_per_s: float, service_s: float, servers: int) -> float:
     rho = rate_per_s * service_s / servers
@@ -47,10 +45,3 @@ def md1_wait_s(rate_per_s: float, service_s: float) -> float:
 
 def ps_sojourn_s(jobs: int, nbytes: float, bandwidth_bps: float) -> float:
     return jobs * nbytes * 8 / bandwidth_bps
-
-
-def check_close(name: str, measured: float, expected: float, tolerance: float) -> str:
-    """A one-line verdict used by tests and the validation benchmark."""
-    error = abs(measured - expected) / expected if expected else math.inf
-    verdict = "ok" if error <= tolerance else "FAIL"
-    return f"{name}: measured {measured:.4g}, theory {expected:.4g}, error {error:.2%} {verdict}"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fleet.runner import run_one
-from server.queueing import md1_wait_s, mm1_wait_s, mmc_wait_s
+from server.queueing import md1_wait_s, mm1_wait_s, mmc_wait_s, ps_sojourn_s
 from tests.fleet.simkit import requests, scenario, write_profile
 
 
@@ -137,7 +137,7 @@ def test_shared_cell_is_processor_sharing(tmp_path: Path) -> None:
         network={"cells": [{"name": "tower", "uplink": {"bandwidth_mbps": 10.0}}]},
     )
     rows = requests(run_one(s, tmp_path / "run", quiet=True).path)
-    expected_s = 4 * 2500 * 8 / 10e6
+    expected_s = ps_sojourn_s(4, 2500, 10e6)
     for row in rows:
         assert row["t_uplink_start_s"] == 0.0
         assert row["t_uplink_end_s"] == pytest.approx(expected_s, rel=1e-12)

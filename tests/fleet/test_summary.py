@@ -9,21 +9,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from fleet.records import REQUESTS_SCHEMA, SERVERS_SCHEMA
+from fleet.records import REQUESTS_SCHEMA, SERVERS_SCHEMA, STAGE_TIMES
 from fleet.summary import STAGES, summarize
 
 NAN = float("nan")
-STAGE_COLUMNS = [
-    "t_arrival_s",
-    "t_head_start_s",
-    "t_head_end_s",
-    "t_uplink_start_s",
-    "t_uplink_end_s",
-    "t_server_enqueue_s",
-    "t_server_start_s",
-    "t_server_end_s",
-    "t_done_s",
-]
+STAGE_COLUMNS = list(STAGE_TIMES)
 
 
 def request(times: list[float], status: str = "completed", **fields: Any) -> dict[str, Any]:
