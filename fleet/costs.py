@@ -62,6 +62,7 @@ class ModelCosts:
         self._head = lru_cache(maxsize=None)(self._head_uncached)
         self._tail = lru_cache(maxsize=None)(self._tail_uncached)
         self._step = lru_cache(maxsize=4096)(self._step_uncached)
+        self._head_step = lru_cache(maxsize=4096)(self._head_step_uncached)
 
     def head(self, hardware: HardwareSpec, dtype: str, split: int) -> tuple[float, float]:
         """(time_s, energy_j) of one head call on one input."""
@@ -84,11 +85,45 @@ class ModelCosts:
         context = max(1, round(sum(contexts) / len(contexts)))
         return self._step(hardware, dtype, split, len(contexts), context)
 
-    def kv_bytes_per_token(self, start: int, stop: int) -> float:
-        """KV-cache bytes one sequence keeps per token in blocks ``[start, stop)`` (float32
-        profile bytes; scale by the dtype's width for fp16 caches)."""
+    def head_step(
+        self, hardware: HardwareSpec, dtype: str, split: int, context: int
+    ) -> tuple[float, float]:
+        """(time_s, energy_j) of one decode step of the head on the device: one new token
+        attending over ``context`` tokens (the new one included)."""
+        return self._head_step(hardware, dtype, split, context)
+
+    def kv_bytes_per_token(self, start: int, stop: int, dtype: str = "fp32") -> float:
+        """KV-cache bytes one sequence keeps per token in blocks ``[start, stop)``, stored in
+        ``dtype``."""
+        from models.cost import DTYPE_BYTES, PROFILE_DTYPE_BYTES
+
         profiles = self._block_profiles(1)
-        return float(sum(p.kv_bytes_per_token for p in profiles[start:stop]))
+        per_token = float(sum(p.kv_bytes_per_token for p in profiles[start:stop]))
+        return per_token * DTYPE_BYTES[dtype] / PROFILE_DTYPE_BYTES
+
+    def weight_bytes(self, start: int, stop: int, dtype: str = "fp32") -> float:
+        """Parameter bytes of blocks ``[start, stop)`` stored in ``dtype``."""
+        from models.cost import DTYPE_BYTES, PROFILE_DTYPE_BYTES
+
+        profiles = self._block_profiles(1)
+        total = float(sum(p.weight_bytes for p in profiles[start:stop]))
+        return total * DTYPE_BYTES[dtype] / PROFILE_DTYPE_BYTES
+
+    @property
+    def num_blocks(self) -> int:
+        return self._shape_model().num_blocks
+
+    def _head_step_uncached(
+        self, hardware: HardwareSpec, dtype: str, split: int, context: int
+    ) -> tuple[float, float]:
+        if hardware.name == IDEAL or split == 0:
+            hardware.peak(dtype)
+            return 0.0, 0.0
+        from models.cost import range_cost
+
+        profiles = self._shape_model().block_profiles(seq_len=1, batch=1, context_len=context)
+        cost = range_cost(profiles, 0, split, hardware, dtype)
+        return cost.time_s, cost.energy_j
 
     def _step_uncached(
         self, hardware: HardwareSpec, dtype: str, split: int, batch: int, context: int

@@ -97,10 +97,47 @@ class TailResult:
     result_bytes: int  # what the server sends back over the downlink
 
 
+@dataclass(frozen=True, slots=True)
+class GenJob:
+    """Generate ``new_tokens`` greedy tokens after a ``prompt_tokens``-token prompt (input
+    ``input_id``) through ``split`` with ``codec`` on every uplink transfer (``task: generate``).
+
+    One job is a whole sequence: what the pipeline produces depends on the prompt, never on
+    simulated time, so the oracle computes every step at once and the simulator spends the
+    bytes step by step."""
+
+    request_id: int
+    model: str
+    split: int
+    codec: str  # codec_key of the codec config
+    input_id: int
+    prompt_tokens: int
+    new_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenResult:
+    prompt_raw_bytes: int  # the prompt's IF as float32 (int32 ids at split 0)
+    prompt_payload_bytes: int  # the prompt's IF as sent: a whole codec container
+    setup_bytes: int  # the codec stream's set-up, sent once with the prompt
+    step_raw_bytes: int  # one token's IF as float32 (4 at split 0)
+    # what goes up before decode step k = 1 .. new_tokens - 1 (the IF of token k - 1):
+    # new_tokens - 1 entries, stream frames (codes only)
+    step_payload_bytes: tuple[int, ...]
+    token_bytes: int  # what comes down per generated token (an int32 id: 4)
+    tokens_matching: int  # leading generated tokens equal to the unsplit model's greedy ones
+    # teacher-forced next-token top-1 agreement with the unsplit model over the new_tokens
+    # steps, in [0, 1] (1.0 for a lossless codec up to float rounding)
+    agreement: float
+    row: int = -1  # replay: the profile row this came from
+
+
 class Oracle(Protocol):
     def submit_heads(self, jobs: Sequence[HeadJob]) -> Sequence[Pending[HeadResult]]: ...
 
     def submit_tails(self, jobs: Sequence[TailJob]) -> Sequence[Pending[TailResult]]: ...
+
+    def submit_generations(self, jobs: Sequence[GenJob]) -> Sequence[Pending[GenResult]]: ...
 
     def stats(self) -> dict[str, int]:
         """Counters for the summary: calls made, memo hits."""

@@ -1,5 +1,6 @@
-"""Result tables: the Arrow schemas of ``requests.parquet``, ``servers.parquet`` and
-``profile.parquet``, and the row-group writer that fills them.
+"""Result tables: the Arrow schemas of ``requests.parquet``, ``servers.parquet``,
+``steps.parquet`` (``task: generate``), ``profile.parquet`` and ``generations.parquet``, and the
+row-group writer that fills them.
 
 ``TableWriter`` buffers appended columns and writes a Parquet row group every
 ``rows_per_group`` rows, so an interrupted run loses at most the rows not yet written. Row
@@ -102,6 +103,79 @@ PROFILE_SCHEMA = pa.schema(
         ("agreement", pa.float64()),
         ("head_wall_s", pa.float64()),
         ("tail_wall_s", pa.float64()),
+    ]
+)
+
+#: ``task: generate`` runs: a request is one generated sequence, and ``requests.parquet`` has
+#: these columns after REQUESTS_SCHEMA's. There the stage columns cover the whole sequence:
+#: head = the device's prefill, uplink = the prompt's IF, server start = its prefill step, server
+#: end = its last step, done = its last token back on the device; ``payload_bytes``,
+#: ``raw_bytes`` and ``result_bytes`` sum every transfer, ``server_busy_s`` every step's share,
+#: ``batch_size`` is the largest running batch it was in, ``agreement`` the teacher-forced
+#: next-token top-1 agreement with the unsplit model.
+GENERATE_REQUEST_FIELDS = [
+    ("new_tokens", pa.int32()),  # tokens the sequence asked for
+    ("tokens_done", pa.int32()),  # tokens that reached the device
+    ("ttft_s", pa.float64()),  # arrival -> first token back on the device
+    ("tpot_s", pa.float64()),  # (last token - first token) / (new_tokens - 1); NaN if 1 token
+    ("uplink_bits_per_token", pa.float64()),  # 8 * payload_bytes / new_tokens
+    ("server_busy_s_per_token", pa.float64()),
+    ("tokens_matching", pa.int32()),  # leading tokens equal to the unsplit model's greedy ones
+]
+GENERATE_REQUESTS_SCHEMA = pa.schema([*REQUESTS_SCHEMA, *GENERATE_REQUEST_FIELDS])
+
+#: ``task: generate``: one row per generated token. Step 0 is the prefill: its input is the
+#: prompt's IF (plus the codec stream's set-up) and it starts with the device's prefill; step
+#: k >= 1 starts when token k - 1 is back on the device, which runs the head on it and sends its
+#: IF. ``batch_size`` is the server step's running batch, ``server_busy_s`` this token's share.
+STEPS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("request_id", pa.int64()),
+        ("step", pa.int32()),
+        ("device_id", pa.int64()),
+        ("replica_id", pa.int32()),
+        ("t_step_start_s", pa.float64()),
+        ("t_uplink_end_s", pa.float64()),
+        ("t_server_start_s", pa.float64()),
+        ("t_server_end_s", pa.float64()),
+        ("t_token_done_s", pa.float64()),  # NaN when the token never reached the device
+        ("payload_bytes", pa.int64()),
+        ("batch_size", pa.int32()),
+        ("server_busy_s", pa.float64()),
+    ]
+)
+
+#: ``task: generate`` runs add these to SERVERS_SCHEMA: ``batches`` there counts steps and
+#: ``requests`` sequences admitted in the window.
+GENERATE_SERVER_FIELDS = [
+    ("tokens", pa.int64()),  # tokens produced in the window
+    ("running_mean", pa.float64()),  # time-average running batch (sequences) in the window
+    ("kv_used_max_bytes", pa.float64()),  # most KV-cache memory reserved in the window
+]
+GENERATE_SERVERS_SCHEMA = pa.schema([*SERVERS_SCHEMA, *GENERATE_SERVER_FIELDS])
+
+#: What a real ``task: generate`` run measured, one row per distinct (model, split, codec,
+#: input_id, prompt_tokens, new_tokens): ``fleet.oracle.GenResult`` plus the wall seconds the
+#: whole sequence took on this machine (informational only).
+GENERATIONS_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("split", pa.int32()),
+        ("codec", pa.string()),
+        ("codec_id", pa.string()),
+        ("input_id", pa.int64()),
+        ("prompt_tokens", pa.int32()),
+        ("new_tokens", pa.int32()),
+        ("prompt_raw_bytes", pa.int64()),
+        ("prompt_payload_bytes", pa.int64()),
+        ("setup_bytes", pa.int64()),
+        ("step_raw_bytes", pa.int64()),
+        ("step_payload_bytes", pa.list_(pa.int64())),
+        ("token_bytes", pa.int64()),
+        ("tokens_matching", pa.int32()),
+        ("agreement", pa.float64()),
+        ("wall_s", pa.float64()),
     ]
 )
 

@@ -12,6 +12,7 @@ seed give byte-identical Parquet files; wall-clock times live only in ``manifest
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,10 +25,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.oracle import Oracle, RecordingOracle, codec_key
 from scenarios import RunSpec, Scenario, expand
+
+if TYPE_CHECKING:
+    from fleet.sim import SimOutput, Simulation
 
 RESULTS_ROOT = Path("results")
 
@@ -173,9 +177,8 @@ def run_one(
     scenario: Scenario, out: Path, *, quiet: bool = False, oracles: dict[str, Oracle] | None = None
 ) -> RunResult:
     """One run (no sweep) into the new or empty directory ``out``."""
-    from fleet.records import PROFILE_SCHEMA, REQUESTS_SCHEMA, SERVERS_SCHEMA, TableWriter
-    from fleet.sim import Simulation
-    from fleet.summary import reason_counts, summarize
+    from fleet.records import read_table
+    from fleet.summary import reason_counts, summarize, summarize_generation
 
     if scenario.sweep is not None:
         raise ValueError("run_one takes a single point; use run() for a sweep")
@@ -208,30 +211,11 @@ def run_one(
     wall_start = time.perf_counter()
     try:
         oracle = _oracle(scenario, oracles)
-        keys = [_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
-        with TableWriter(out / "requests.parquet", REQUESTS_SCHEMA) as writer:
-            sim = Simulation(
-                scenario,
-                oracle,
-                run_id=run_id,
-                codec_keys=keys,
-                sink=writer.append,
-                progress=None if quiet else _Progress(scenario, wall_start),
-            )
-            output = sim.run()
-        with TableWriter(out / "servers.parquet", SERVERS_SCHEMA) as writer:
-            writer.append(output.servers)
-        if scenario.mode == "real":
-            assert isinstance(oracle, RecordingOracle)
-            rows = oracle.profile_rows()
-            with TableWriter(out / "profile.parquet", PROFILE_SCHEMA) as writer:
-                writer.append(rows)
+        output = _simulate(scenario, oracle, run_id, out, quiet, wall_start)
     except BaseException as exc:
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=_now())
         _write_json(out / "manifest.json", manifest)
         raise
-    from fleet.records import read_table
-
     requests = read_table(out / "requests.parquet")
     summary: dict[str, Any] = summarize(
         requests,
@@ -241,6 +225,16 @@ def run_one(
         replica_failures=output.replica_failures,
         replica_down_s=output.replica_down_s,
     )
+    if scenario.model.task == "generate":
+        summary.update(
+            summarize_generation(
+                requests,
+                read_table(out / "steps.parquet"),
+                read_table(out / "servers.parquet"),
+                replicas=scenario.servers.replicas,
+                sim_time_s=output.sim_time_s,
+            )
+        )
     summary.update(reason_counts(requests))
     summary.update(sim_time_s=output.sim_time_s, events=output.events)
     summary.update({f"oracle_{k}": v for k, v in output.oracle.items()})
@@ -255,6 +249,60 @@ def run_one(
             file=sys.stderr,
         )
     return RunResult(out, summary)
+
+
+def _simulate(
+    scenario: Scenario, oracle: Oracle, run_id: str, out: Path, quiet: bool, wall_start: float
+) -> SimOutput:
+    """Run the simulation, writing its tables into ``out`` as it goes."""
+    from fleet import records
+    from fleet.records import TableWriter
+
+    keys = [_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
+    progress = None if quiet else _Progress(scenario, wall_start)
+    generate = scenario.model.task == "generate"
+    with contextlib.ExitStack() as stack:
+        if generate:
+            from fleet.sim_generate import GenerateSimulation
+
+            requests = stack.enter_context(
+                TableWriter(out / "requests.parquet", records.GENERATE_REQUESTS_SCHEMA)
+            )
+            steps = stack.enter_context(TableWriter(out / "steps.parquet", records.STEPS_SCHEMA))
+            sim: Simulation = GenerateSimulation(
+                scenario,
+                oracle,
+                step_sink=steps.append,
+                run_id=run_id,
+                codec_keys=keys,
+                sink=requests.append,
+                progress=progress,
+            )
+        else:
+            requests = stack.enter_context(
+                TableWriter(out / "requests.parquet", records.REQUESTS_SCHEMA)
+            )
+            sim = Simulation(
+                scenario,
+                oracle,
+                run_id=run_id,
+                codec_keys=keys,
+                sink=requests.append,
+                progress=progress,
+            )
+        output = sim.run()
+    servers_schema = records.GENERATE_SERVERS_SCHEMA if generate else records.SERVERS_SCHEMA
+    with TableWriter(out / "servers.parquet", servers_schema) as writer:
+        writer.append(output.servers)
+    if scenario.mode == "real":
+        assert isinstance(oracle, RecordingOracle)
+        if generate:
+            with TableWriter(out / "generations.parquet", records.GENERATIONS_SCHEMA) as writer:
+                writer.append(oracle.generation_rows())
+        else:
+            with TableWriter(out / "profile.parquet", records.PROFILE_SCHEMA) as writer:
+                writer.append(oracle.profile_rows())
+    return output
 
 
 def _oracle(scenario: Scenario, oracles: dict[str, Oracle]) -> Oracle:

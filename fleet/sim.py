@@ -121,12 +121,14 @@ class Simulation:
         )
         self._make_servers(route_ss, service_ss, failure_ss)
         self._head_jobs: list[tuple[int, HeadJob]] = []
+        # jobs submitted at this instant, flushed to the oracle before time moves on
+        self._unflushed: list[Any] = self._head_jobs
         self._head_futures: dict[int, Pending[HeadResult]] = {}
         self._tail_futures: dict[int, Any] = {}
         self._heads: dict[int, HeadResult] = {}  # head results of requests not yet at a server
         # an oracle that can work ahead (RayOracle.prefetch) gets the jobs of the next
         # ``lookahead`` requests as arrivals happen
-        self._prefetch: Callable[[list[HeadJob]], None] | None = getattr(oracle, "prefetch", None)
+        self._prefetch: Callable[[list[Any]], None] | None = getattr(oracle, "prefetch", None)
         self._prefetched = 0
         self._done: list[int] = []
         self._flushed = 0
@@ -243,15 +245,16 @@ class Simulation:
         env = self.env
         events = 0
         n = self.n_requests
-        stop_when_done = self.pool.has_failures  # failures and repairs go on for ever
+        stop_when_done = self._stops_when_done()  # failures and repairs go on for ever
+        unflushed = self._unflushed
         while True:
             t_next = env.peek()
             if t_next == math.inf:
                 break
             if stop_when_done and len(self._done) + self._flushed == n:
                 break
-            if t_next > env.now and self._head_jobs:
-                self._flush_heads()
+            if t_next > env.now and unflushed:
+                self._flush_jobs()
             env.step()
             events += 1
             if self._progress is not None and not events & 4095:
@@ -260,19 +263,28 @@ class Simulation:
         end_s = max(env.now, self._last_done_s, self.scenario.duration_s or 0.0)
         if self._progress is not None:
             self._progress(end_s, self.n_requests, self.n_requests)
-        replica_failures, replica_down_s = self.pool.failure_stats(end_s)
+        replica_failures, replica_down_s = self._failure_stats(end_s)
         return SimOutput(
             requests=self.n_requests,
             completed=self.completed,
             dropped=self.dropped,
             sim_time_s=end_s,
             events=events,
-            servers=self.pool.table(self.run_id),
+            servers=self._server_table(end_s),
             oracle=self.oracle.stats(),
             failed=self.failed,
             replica_failures=replica_failures,
             replica_down_s=replica_down_s,
         )
+
+    def _stops_when_done(self) -> bool:
+        return self.pool.has_failures
+
+    def _failure_stats(self, end_s: float) -> tuple[int, float]:
+        return self.pool.failure_stats(end_s)
+
+    def _server_table(self, end_s: float) -> dict[str, list[Any]]:
+        return self.pool.table(self.run_id)
 
     def _schedule_arrivals(self, first: int) -> None:
         event = self.env.timeout(float(self.t_arrival[first]) - self.env.now, value=first)
@@ -343,9 +355,9 @@ class Simulation:
         model = self.scenario.model
         return HeadJob(rid, model.name, g.split, g.codec_key, self._input_of[rid], model.seq_len)
 
-    def _flush_heads(self) -> None:
-        jobs = self._head_jobs
-        self._head_jobs = []
+    def _flush_jobs(self) -> None:
+        jobs = list(self._head_jobs)
+        self._head_jobs.clear()
         futures = self.oracle.submit_heads([job for _, job in jobs])
         for (rid, _), future in zip(jobs, futures, strict=True):
             self._head_futures[rid] = future
@@ -353,7 +365,7 @@ class Simulation:
     def _head_ended(self, event: Any) -> None:
         rid = event.value
         if rid not in self._head_futures:
-            self._flush_heads()
+            self._flush_jobs()
         try:
             result = self._head_futures.pop(rid).result()
         except ComputeFailed as exc:
@@ -581,7 +593,12 @@ class Simulation:
             status=STATUS[self.status[idx]].tolist(),
             reason=[self.reason.pop(int(i), "") for i in idx],
         )
+        columns.update(self._extra_columns(idx))
         self._sink(columns)
+
+    def _extra_columns(self, idx: np.ndarray) -> dict[str, Any]:
+        """Columns a subclass adds to the request rows ``idx``."""
+        return {}
 
 
 def _active_s(start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:

@@ -19,6 +19,22 @@ tables. Definitions:
 * ``replica_failures`` and ``replica_down_s`` (replica-seconds down) are passed in from the
   simulation and present only when given.
 
+``summarize_generation`` adds the metrics of ``task: generate`` runs, from the requests'
+generate columns and ``steps.parquet`` (over completed sequences unless said otherwise):
+
+* ``p50/p95/p99_ttft_s``, ``mean_ttft_s`` and the same for ``tpot_s``;
+* ``tokens``: tokens that reached their devices; ``tokens_per_s`` over simulated time and
+  ``tokens_per_s_per_replica``;
+* ``uplink_bits_per_token`` (a sequence's uplink bytes, prompt and set-up included, x 8 over
+  its new tokens, averaged), ``step_payload_bytes_mean`` and ``step_payload_bytes_var`` over
+  the decode steps' frames (step >= 1, every sequence), and ``prompt_payload_bytes_mean``;
+* ``server_busy_s_per_token`` (the servers' busy time over tokens produced) and
+  ``mean_running_batch`` (tokens over steps, the mean batch of a step);
+* ``mean_agreement`` is the teacher-forced next-token top-1 agreement;
+  ``share_matching_32`` the share of sequences whose first min(32, new_tokens) greedy tokens
+  equal the unsplit model's, and ``mean_tokens_matching`` the mean matching prefix;
+* ``kv_used_max_bytes``: the most KV memory any replica reserved.
+
 ``reason_counts`` gives ``drops_by_reason`` and ``failures_by_reason``: reason -> count dicts
 (sorted by reason), kept apart from ``summarize`` so that its values stay scalars (one column
 each in ``sweep.parquet``).
@@ -162,3 +178,50 @@ def _mean(values: np.ndarray) -> float:
 
 def _percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else NAN
+
+
+def summarize_generation(
+    requests: pa.Table, steps: pa.Table, servers: pa.Table, *, replicas: int, sim_time_s: float
+) -> dict[str, float | int]:
+    """The ``task: generate`` metrics (see the module docstring)."""
+    _require(requests, ("status", "ttft_s", "tpot_s", "new_tokens", "tokens_matching"), "requests")
+    _require(steps, ("step", "payload_bytes"), "steps")
+    _require(servers, ("busy_s", "batches", "tokens", "kv_used_max_bytes"), "servers")
+    done = _is(requests.column("status"), "completed")
+
+    def col(table: pa.Table, name: str) -> np.ndarray:
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64)
+
+    ttft_s, tpot_s = col(requests, "ttft_s")[done], col(requests, "tpot_s")[done]
+    tpot_s = tpot_s[~np.isnan(tpot_s)]
+    step = col(steps, "step")
+    payload = col(steps, "payload_bytes")
+    frames, prompts = payload[step >= 1], payload[step == 0]
+    busy_s = float(col(servers, "busy_s").sum())
+    produced = float(col(servers, "tokens").sum())
+    n_steps = float(col(servers, "batches").sum())
+    tokens = int(steps.num_rows)
+    new_tokens = col(requests, "new_tokens")[done]
+    matching = col(requests, "tokens_matching")[done]
+    out: dict[str, float | int] = {}
+    for name, values in (("ttft_s", ttft_s), ("tpot_s", tpot_s)):
+        for q in (50, 95, 99):
+            out[f"p{q}_{name}"] = _percentile(values, q)
+        out[f"mean_{name}"] = _mean(values)
+    kv_max = col(servers, "kv_used_max_bytes")
+    out.update(
+        tokens=tokens,
+        tokens_per_s=tokens / sim_time_s if sim_time_s > 0 else NAN,
+        tokens_per_s_per_replica=tokens / sim_time_s / replicas if sim_time_s > 0 else NAN,
+        uplink_bits_per_token=_mean(col(requests, "uplink_bits_per_token")[done]),
+        prompt_payload_bytes_mean=_mean(prompts),
+        step_payload_bytes_mean=_mean(frames),
+        step_payload_bytes_var=float(frames.var()) if frames.size else NAN,
+        server_busy_s_per_token=busy_s / produced if produced else NAN,
+        mean_running_batch=produced / n_steps if n_steps else NAN,
+        share_matching_32=_mean((matching >= np.minimum(new_tokens, 32)).astype(np.float64)),
+        mean_tokens_matching=_mean(matching),
+        kv_used_max_bytes=float(kv_max.max()) if kv_max.size else 0.0,
+    )
+    return out

@@ -36,12 +36,15 @@ class _Names:
         self.model_names = [info.name for info in models.available()]
         self.hardware = catalog()
         self.blocks: dict[str, int | str] = {}  # model name -> num_blocks, or why it failed
+        self.tasks: dict[str, str] = {}  # model name -> its task (causal-lm, ...)
         self.codecs: dict[str, str | None] = {}  # config repr -> why it failed, or None
 
     def num_blocks(self, name: str) -> int | str:
         if name not in self.blocks:
             try:
-                self.blocks[name] = self.models.load_shape(name).num_blocks
+                shape = self.models.load_shape(name)
+                self.blocks[name] = shape.num_blocks
+                self.tasks[name] = shape.task
             except (self.models.ModelError, OSError, ImportError) as exc:
                 self.blocks[name] = f"cannot load model {name!r}: {exc}"
         return self.blocks[name]
@@ -88,10 +91,27 @@ def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
         blocks = names.num_blocks(model)
         if isinstance(blocks, str):
             problems.append(Problem("model.name", blocks))
+    generate = scenario.model.task == "generate"
+    if generate and isinstance(blocks, int) and names.tasks.get(model) != "causal-lm":
+        problems.append(
+            Problem(
+                "model.task",
+                f"generate needs a causal language model; {model} is a "
+                f"{names.tasks.get(model)} model (use task: infer)",
+            )
+        )
     problems += _codec(scenario.codec, "codec", names)
     for i, group in enumerate(scenario.fleet):
         where = f"fleet[{i}]"
-        if isinstance(blocks, int) and group.split > blocks:
+        if generate and isinstance(blocks, int) and group.split >= blocks:
+            problems.append(
+                Problem(
+                    f"{where}.split",
+                    f"task: generate needs a server tail: use a split within 0..{blocks - 1} "
+                    f"({model} has {blocks} blocks), got {group.split}",
+                )
+            )
+        elif isinstance(blocks, int) and group.split > blocks:
             problems.append(
                 Problem(
                     f"{where}.split",

@@ -64,15 +64,31 @@ class CodecSpec(BaseModel):
 
 class ModelSpec(_Strict):
     name: str = Field(description="a model from `slicer models`, e.g. smollm2-135m")
-    task: Literal["infer"] = Field(
-        default="infer", description="infer: each request is one forward pass through head and tail"
+    task: Literal["infer", "generate"] = Field(
+        default="infer",
+        description="infer: one forward pass through head and tail per request; generate: a "
+        "causal LM generates max_new_tokens greedy tokens per request, one IF per token",
     )
     seq_len: int = Field(
-        default=64, ge=1, le=8192, description="tokens per request (language models)"
+        default=64,
+        ge=1,
+        le=8192,
+        description="tokens per request (language models); the prompt length for generate",
     )
     inputs: int | None = Field(
         default=None, ge=1, description="distinct real inputs cycled through (default: all samples)"
     )
+    max_new_tokens: int = Field(
+        default=32, ge=1, le=4096, description="tokens generated per request (task: generate)"
+    )
+
+    @model_validator(mode="after")
+    def _generate_only(self) -> ModelSpec:
+        if self.task != "generate" and "max_new_tokens" in self.model_fields_set:
+            raise FieldError(
+                ("max_new_tokens",), "max_new_tokens applies to task: generate; remove it"
+            )
+        return self
 
 
 class PoissonArrivals(_Strict):
@@ -377,6 +393,12 @@ class Servers(_Strict):
     failures: ReplicaFailures | None = Field(
         default=None, description="replicas fail and are repaired (default: never)"
     )
+    kv_cache_bytes: float | None = Field(
+        default=None,
+        gt=0,
+        description="task: generate: KV-cache memory per replica (default: 90% of the "
+        "hardware's memory less the tail's weights)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -445,6 +467,12 @@ class Scenario(_Strict):
                 ("replay_from",), "mode: replay needs replay_from (a real run's directory)"
             )
         _unique(("fleet",), [g.name for g in self.fleet])
+        if self.model.task == "generate":
+            self._check_generate()
+        elif self.servers.kv_cache_bytes is not None:
+            raise FieldError(
+                ("servers", "kv_cache_bytes"), "kv_cache_bytes applies to model.task: generate"
+            )
         cells = {c.name: c for c in self.network.cells}
         _unique(("network", "cells"), [c.name for c in self.network.cells])
         for index, group in enumerate(self.fleet):
@@ -465,6 +493,17 @@ class Scenario(_Strict):
                         f"{direction} of cell {group.cell!r}; remove one of them",
                     )
         return self
+
+    def _check_generate(self) -> None:
+        """What continuous batching of generated sequences does not take (yet)."""
+        servers = self.servers
+        for name, why in (
+            ("failures", "replica failures are simulated for task: infer only"),
+            ("service", "decode steps are costed from the model; a service override is for "
+             "task: infer"),
+        ):
+            if getattr(servers, name) is not None:
+                raise FieldError(("servers", name), f"{why}; remove servers.{name}")
 
     def codec_for(self, group: DeviceGroup) -> CodecSpec:
         return group.codec if group.codec is not None else self.codec

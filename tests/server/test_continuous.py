@@ -17,8 +17,8 @@ def _replica(
     next input arrives ``ready_after_s`` later (None: the test readies by hand)."""
     calls: list[Any] = []
 
-    def step_time(prefills: list[int], contexts: list[int]) -> float:
-        calls.append((list(prefills), list(contexts)))
+    def step_time(prefills: list[tuple[int, int]], decodes: list[tuple[int, int]]) -> float:
+        calls.append(([n for _, n in prefills], [n for _, n in decodes]))
         return 2.0 if prefills else 1.0
 
     def on_step(step: int, produced: list[tuple[int, int]], start_s: float, end_s: float) -> None:
@@ -126,3 +126,32 @@ def test_a_step_runs_only_sequences_whose_input_arrived() -> None:
     env.process(arrive())
     env.run()
     assert log[1:] == [(1, [(2, 1)], 3.5, 4.5), (2, [(1, 1)], 4.5, 5.5)]
+
+
+def test_window_table_accounts_busy_time_tokens_running_and_kv_exactly() -> None:
+    env, log = simpy.Environment(), []
+    replica = _replica(env, log, window_s=1.5)
+    _admit_at(env, 0.0, replica, 7, prompt=10, new=3)  # steps [0, 2], [2, 3], [3, 4]
+    env.run()
+    rows = replica.table(replica_id=2, end_s=4.0)
+    assert [r["window_start_s"] for r in rows] == [0.0, 1.5, 3.0]
+    assert [r["busy_s"] for r in rows] == [1.5, 1.5, 1.0]
+    assert [r["steps"] for r in rows] == [1, 1, 1]
+    assert [r["tokens"] for r in rows] == [0, 1, 2]  # counted where their step ends
+    assert [r["admitted"] for r in rows] == [1, 0, 0]
+    assert [r["running_mean"] for r in rows] == [1.0, 1.0, 1.0]  # the last window ends at 4
+    assert [r["kv_used_max_bytes"] for r in rows] == [13.0, 13.0, 13.0]  # (10 + 3) x 1 B
+    assert {r["replica_id"] for r in rows} == {2}
+
+
+def test_window_table_running_mean_and_kv_follow_admissions_and_leaves() -> None:
+    env, log = simpy.Environment(), []
+    replica = _replica(env, log, window_s=10.0, max_batch=1)
+    _admit_at(env, 0.0, replica, 1, prompt=4, new=2)  # runs [0, 3]
+    _admit_at(env, 0.0, replica, 2, prompt=6, new=2)  # waits for the batch slot: [3, 6]
+    env.run()
+    (row,) = replica.table(replica_id=0, end_s=10.0)
+    assert row["running_mean"] == pytest.approx((3 * 1 + 3 * 1) / 10)
+    assert row["kv_used_max_bytes"] == 8.0  # never both at once: max(4 + 2, 6 + 2)
+    # both queue at t = 0 until the step boundary at the end of that instant
+    assert row["waiting_max"] == 2 and row["admitted"] == 2 and row["tokens"] == 4
