@@ -46,6 +46,18 @@ _KEY = re.compile(r"([^.\[\]=\s]+)((?:\[\d+\])*)")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads exponent floats without a dot (``2e9``, ``1e-3``) as
+    numbers, as YAML 1.2 does; YAML 1.1 would read them as strings."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read and validate the scenario file at ``path``, then apply ``overrides`` (``--set``)."""
     path = Path(path)
@@ -95,7 +107,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ScenarioError.at("", f"--set takes path=value, e.g. fleet[0].count=100; got {text!r}")
     parse_path(path)
     try:
-        value = yaml.safe_load(raw)
+        value = yaml.load(raw, Loader=_Loader)
     except yaml.YAMLError as exc:
         why = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError.at(path, f"cannot read the value {raw!r} as YAML: {why}") from exc
@@ -169,7 +181,7 @@ def set_in_place(data: dict[str, Any], steps: PathTuple, value: Any) -> None:
 
 def _parse(text: str, source: str) -> tuple[dict[str, Any], dict[PathTuple, int]]:
     """The YAML's data and the 1-based line of every key and list item in it."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
