@@ -80,7 +80,7 @@ class GenerateSimulation(Simulation):
         self._steps: dict[str, list[Any]] = {name: [] for name in STEP_COLUMNS}
         super().__init__(scenario, oracle, **kwargs)
         model = scenario.model
-        self.new_tokens = model.max_new_tokens
+        self.new_tokens = model.new_tokens
         self._gen_jobs: list[tuple[int, GenJob]] = []
         self._unflushed = self._gen_jobs
         self._gen_futures: dict[int, Pending[GenResult]] = {}
@@ -115,7 +115,7 @@ class GenerateSimulation(Simulation):
         else:  # the deepest tail served decides what the weights leave free
             weights = max(costs.weight_bytes(g.split, blocks, servers.dtype) for g in self.groups)
             capacity_bytes = 0.9 * self.server_hw.memory_capacity_bytes - weights
-        need = max((s.model.seq_len + s.model.max_new_tokens) * per for per in self._kv_per_token)
+        need = max((s.model.seq_len + s.model.new_tokens) * per for per in self._kv_per_token)
         if need > capacity_bytes:
             raise ValueError(
                 f"one sequence needs {need / 1e9:.3g} GB of KV cache but a "
@@ -178,7 +178,7 @@ class GenerateSimulation(Simulation):
             g.codec_key,
             self._input_of[rid],
             model.seq_len,
-            model.max_new_tokens,
+            model.new_tokens,
         )
 
     def _prefetch_up_to(self, stop: int) -> None:
@@ -297,7 +297,7 @@ class GenerateSimulation(Simulation):
         replica = self.replicas[r]
         gi = self._group_of[rid]
         model = self.scenario.model
-        tokens = model.seq_len + model.max_new_tokens
+        tokens = model.seq_len + model.new_tokens
         kv_bytes = tokens * self._kv_per_token[gi]
         limit = self.scenario.servers.queue_limit
         if limit is not None and replica.waiting >= limit and not replica.fits(kv_bytes):
@@ -306,7 +306,7 @@ class GenerateSimulation(Simulation):
             self._finish(rid, DROPPED, "queue_full")
             return
         self.replica[rid] = r
-        replica.admit(rid, model.seq_len, model.max_new_tokens, self._kv_per_token[gi])
+        replica.admit(rid, model.seq_len, model.new_tokens, self._kv_per_token[gi])
 
     def _frame_arrived(self, rid: int) -> None:
         self._step_at[rid][1] = self.env.now

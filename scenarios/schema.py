@@ -62,6 +62,9 @@ class CodecSpec(BaseModel):
         return {"id": self.id, **(self.model_extra or {})}
 
 
+DEFAULT_NEW_TOKENS = 32
+
+
 class ModelSpec(_Strict):
     name: str = Field(description="a model from `slicer models`, e.g. smollm2-135m")
     task: Literal["infer", "generate"] = Field(
@@ -78,17 +81,30 @@ class ModelSpec(_Strict):
     inputs: int | None = Field(
         default=None, ge=1, description="distinct real inputs cycled through (default: all samples)"
     )
-    max_new_tokens: int = Field(
-        default=32, ge=1, le=4096, description="tokens generated per request (task: generate)"
+    max_new_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description=f"tokens generated per request (task: generate; default {DEFAULT_NEW_TOKENS})",
     )
 
-    @model_validator(mode="after")
-    def _generate_only(self) -> ModelSpec:
-        if self.task != "generate" and "max_new_tokens" in self.model_fields_set:
+    @model_validator(mode="before")
+    @classmethod
+    def _new_tokens(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("task") == "generate" and data.get("max_new_tokens") is None:
+            return {**data, "max_new_tokens": DEFAULT_NEW_TOKENS}
+        if data.get("task", "infer") != "generate" and data.get("max_new_tokens") is not None:
             raise FieldError(
                 ("max_new_tokens",), "max_new_tokens applies to task: generate; remove it"
             )
-        return self
+        return data
+
+    @property
+    def new_tokens(self) -> int:
+        """Tokens per generated sequence (0 for task: infer)."""
+        return self.max_new_tokens or 0
 
 
 class PoissonArrivals(_Strict):
@@ -499,8 +515,10 @@ class Scenario(_Strict):
         servers = self.servers
         for name, why in (
             ("failures", "replica failures are simulated for task: infer only"),
-            ("service", "decode steps are costed from the model; a service override is for "
-             "task: infer"),
+            (
+                "service",
+                "decode steps are costed from the model; a service override is for task: infer",
+            ),
         ):
             if getattr(servers, name) is not None:
                 raise FieldError(("servers", name), f"{why}; remove servers.{name}")
