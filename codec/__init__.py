@@ -2,6 +2,8 @@
 
 ``get_codec({"id": "slicer", "max_nmse": 0.01})`` builds a codec; ``codec.encode(x)`` gives
 self-describing bytes and ``codec.decode(payload)`` (or ``decode_any``) the tensor back.
+``open_encoder`` / ``open_decoder`` (``codec.stream``) send a sequence's per-token features as
+small frames after a one-time set-up.
 """
 
 from codec import baselines, jpeg, rans, slicer  # noqa: F401  (importing registers the codecs)
@@ -9,13 +11,18 @@ from codec.base import Codec, CodecStats
 from codec.errors import CodecError
 from codec.reference import reference_bits_per_element
 from codec.registry import available, decode_any, get_codec
+from codec.stream import StreamDecoder, StreamEncoder, open_decoder, open_encoder
 
 __all__ = [
     "Codec",
     "CodecError",
     "CodecStats",
+    "StreamDecoder",
+    "StreamEncoder",
     "available",
     "decode_any",
     "get_codec",
+    "open_decoder",
+    "open_encoder",
     "reference_bits_per_element",
 ]

@@ -155,6 +155,31 @@ class Slicer(Codec):
         self._encode_with(rows, self.max_nmse, prepared.dtype, setting, report)
         return report
 
+    # -- a setting fixed once per sequence (``codec.stream``) -----------------------------------
+    def choose_setting(self, values: np.ndarray, dtype: str) -> Setting:
+        """The setting one encode of ``values`` (prepared float32, non-empty) would use: the
+        auto search of ``_encode_body``, run once. Budget mode (``max_nmse``) only."""
+        max_nmse = self._budget("choose_setting")
+        if values.size == 0:
+            raise CodecError("slicer.choose_setting needs a non-empty tensor to calibrate on")
+        return self._choose_setting(self._rows(values), max_nmse, dtype)
+
+    def encode_body_with(self, values: np.ndarray, dtype: str, setting: Setting) -> bytes:
+        """The payload body of ``values`` with a fixed ``setting`` (no search); every row still
+        meets ``max_nmse`` (verified on the decoded values). Budget mode only."""
+        max_nmse = self._budget("encode_body_with")
+        if values.size == 0:
+            return b""
+        return self._encode_with(self._rows(values), max_nmse, dtype, setting)
+
+    def _budget(self, caller: str) -> float:
+        if self.max_nmse is None:
+            raise CodecError(
+                f"slicer.{caller} works with max_nmse, not bits_per_element: a rate target is "
+                "met by searching the budget per payload; set max_nmse instead"
+            )
+        return self.max_nmse
+
     def _encode_rows(self, rows: np.ndarray, nmse: float, dtype: str) -> bytes:
         setting = self._choose_setting(rows, nmse, dtype)
         return self._encode_with(rows, nmse, dtype, setting)

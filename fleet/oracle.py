@@ -150,4 +150,10 @@ class Oracle(Protocol):
 class RecordingOracle(Oracle, Protocol):
     """A real oracle: it records what it computed as a replay profile."""
 
-    def profile_rows(self) -> dict[str, list[Any]]: ...
+    def profile_rows(self) -> dict[str, list[Any]]:
+        """PROFILE_SCHEMA columns: one row per input whose head and tail both ran."""
+        ...
+
+    def generation_rows(self) -> dict[str, list[Any]]:
+        """GENERATIONS_SCHEMA columns: one row per generated sequence (``task: generate``)."""
+        ...

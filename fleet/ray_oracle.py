@@ -13,6 +13,12 @@ was made), which keeps every CPU busy whatever the split point.
 ``prefetch`` takes the jobs of requests the simulation has not reached yet and submits their
 heads and tails in small calls, so the actors work ahead of simulated time.
 
+Generation jobs (``task: generate``) run on the device-shard (or compute) pool, one whole
+sequence per job, batched per actor like heads, memoised in the driver by (model, split,
+codec, reduced input id, prompt_tokens, new_tokens); ``prefetch_generations`` works ahead like
+``prefetch``. The input count at a ``prompt_tokens`` not given at construction is asked of an
+actor once. Results equal ``LocalOracle``'s: the actors host one.
+
 The memo here (keyed by model, split, codec, reduced input id, seq_len and step) answers a
 repeated job without any Ray call; ``stats()`` counts calls, memo hits and Ray calls. A call
 whose actor dies is resubmitted by Ray after the actor restarts (``max_restarts``,
@@ -28,10 +34,12 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fleet import cluster
-from fleet.local import Key, profile_rows
+from fleet.local import GenKey, Key, generation_rows, profile_rows
 from fleet.oracle import (
     ComputeFailed,
     Done,
+    GenJob,
+    GenResult,
     HeadJob,
     HeadResult,
     OracleError,
@@ -103,6 +111,10 @@ class RayOracle:
             "tail_memo_hits": 0,
             "ray_calls": 0,
         }
+        self._gens: dict[GenKey, Pending[GenResult]] = {}
+        self._gen_done: dict[GenKey, tuple[GenResult, float]] = {}
+        self._gen_failed: dict[GenKey, str] = {}
+        self._gen_counts = {"gen_calls": 0, "gen_memo_hits": 0}
 
     # -- the Oracle protocol ------------------------------------------------------------------
     def submit_heads(self, jobs: Sequence[HeadJob]) -> list[Pending[HeadResult]]:
@@ -188,8 +200,44 @@ class RayOracle:
                 out[i] = pending
         return _filled(out)
 
+    def submit_generations(self, jobs: Sequence[GenJob]) -> list[Pending[GenResult]]:
+        return self._submit_generations(jobs, count=True)
+
+    def prefetch_generations(self, jobs: Sequence[GenJob]) -> None:
+        """Start the sequences of requests the simulation will reach later, in small calls;
+        not counted as calls, and a later submission of the same job is a memo hit."""
+        for first in range(0, len(jobs), PREFETCH_CHUNK):
+            self._submit_generations(jobs[first : first + PREFETCH_CHUNK], count=False)
+
+    def _submit_generations(
+        self, jobs: Sequence[GenJob], *, count: bool
+    ) -> list[Pending[GenResult]]:
+        out: list[Pending[GenResult] | None] = []
+        batches: dict[int, list[tuple[int, GenKey, GenJob]]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            key = self._gen_key(job)
+            self._gen_counts["gen_calls"] += count
+            if key in self._gens:
+                self._gen_counts["gen_memo_hits"] += count
+                out.append(self._gens[key])
+                continue
+            out.append(None)
+            self._gens[key] = _Placeholder()  # same key twice in one call: one job
+            batches[_actor(key, len(self.shards))].append((i, key, job))
+        for shard, batch in batches.items():
+            ref = self.shards[shard].generations.remote([j for _, _, j in batch])
+            self._counts["ray_calls"] += 1
+            self._consumers[ref] = len(batch)
+            for index, (i, key, _) in enumerate(batch):
+                pending = _GenPending(self, key, ref, index)
+                self._gens[key] = pending
+                out[i] = pending
+        return _filled(out)
+
     def stats(self) -> dict[str, int]:
-        return dict(self._counts)
+        """Calls, memo hits and Ray calls; ``gen_*`` once a generation job was submitted."""
+        gens = self._gen_counts if self._gen_counts["gen_calls"] else {}
+        return {**self._counts, **gens}
 
     def close(self) -> None:
         import ray
@@ -202,6 +250,10 @@ class RayOracle:
     def profile_rows(self) -> dict[str, list[Any]]:
         """PROFILE_SCHEMA columns for every key whose head and tail results were collected."""
         return profile_rows(self._head_done, self._tail_done)
+
+    def generation_rows(self) -> dict[str, list[Any]]:
+        """GENERATIONS_SCHEMA columns for every sequence whose result was collected."""
+        return generation_rows(self._gen_done)
 
     def where(self) -> list[tuple[str, str, int]]:
         """(role, Ray node id, pid) of every actor: where the pools were placed."""
@@ -224,6 +276,19 @@ class RayOracle:
                 "pass it in `models` when building the oracle"
             )
         return (job.model, job.split, job.codec, job.input_id % count, seq_len, job.step)
+
+    def _gen_key(self, job: GenJob) -> GenKey:
+        lengths = (job.model, job.prompt_tokens)
+        if lengths not in self._inputs:  # not named at construction: ask an actor once
+            import ray
+
+            try:
+                self._inputs[lengths] = ray.get(self.shards[0].inputs.remote(*lengths))
+            except ray.exceptions.RayError as exc:  # a task error carries the actor's own
+                cause = getattr(exc, "cause", None) or exc
+                raise OracleError(f"request {job.request_id}: {_first_line(cause)}") from exc
+        reduced = job.input_id % self._inputs[lengths][0]
+        return (job.model, job.split, job.codec, reduced, job.prompt_tokens, job.new_tokens)
 
     def _fetch(self, ref: Any, index: int) -> Any:
         """Item ``index`` of a call's result list, fetching the list once for all its jobs."""
@@ -255,6 +320,14 @@ class RayOracle:
         self._tail_done[key] = (result, meta[2])
         self._tails[key] = Done(result)
         return result
+
+    def _collected_gen(self, key: GenKey, meta: tuple[GenResult, float] | str) -> GenResult:
+        if isinstance(meta, str):
+            self._gen_failed[key] = meta
+            raise ComputeFailed(meta)
+        self._gen_done[key] = meta
+        self._gens[key] = Done(meta[0])
+        return meta[0]
 
 
 def _actor(key: Key, actors: int) -> int:
@@ -308,3 +381,24 @@ class _TailPending:
         if done is not None:
             return done[0]
         return self._oracle._collected_tail(self._key, self._oracle._fetch(self._ref, self._index))
+
+
+class _GenPending:
+    __slots__ = ("_index", "_key", "_oracle", "_ref")
+
+    def __init__(self, oracle: RayOracle, key: GenKey, ref: Any, index: int) -> None:
+        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
+
+    def result(self) -> GenResult:
+        oracle = self._oracle
+        done = oracle._gen_done.get(self._key)
+        if done is not None:
+            return done[0]
+        if self._key in oracle._gen_failed:  # asked again after failing: fail the same way
+            raise ComputeFailed(oracle._gen_failed[self._key])
+        try:
+            meta = oracle._fetch(self._ref, self._index)
+        except ComputeFailed as exc:
+            oracle._gen_failed[self._key] = str(exc)
+            raise
+        return oracle._collected_gen(self._key, meta)

@@ -1,11 +1,18 @@
-"""The replay oracle: answers head and tail jobs from rows a real run recorded, without torch.
+"""The replay oracle: answers head, tail and generation jobs from rows a real run recorded,
+without torch.
 
 A profile (``fleet.records.PROFILE_SCHEMA``) holds one row per (model, split, codec, input_id,
 seq_len) measured by ``LocalOracle``. Rows are grouped by (model, split, codec key, seq_len)
 and sorted by input id; job ``input_id`` i gets row ``i % len(group)``, so the simulator may
 draw input ids freely. ``seq_len`` 0 in a profile means the model ignores it (vision,
-encoders): such a group answers jobs of any ``seq_len``. Every answer is prebuilt at load time,
-so a job costs one dict lookup and one list index.
+encoders): such a group answers jobs of any ``seq_len``.
+
+Generations (``GENERATIONS_SCHEMA``, ``task: generate`` runs) work the same way: rows are
+grouped by (model, split, codec key, prompt_tokens, new_tokens), sorted by input id, and job
+``input_id`` i gets row ``i % len(group)``. A path may hold profiles, generation tables or
+both: a file is read with its sibling of the other kind if there is one; a run or sweep
+directory gives every ``profile.parquet`` and ``generations.parquet`` below it. Every answer
+is prebuilt at load time, so a job costs one dict lookup and one list index.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import pyarrow.compute as pc
 
 from fleet.oracle import (
     Done,
+    GenJob,
+    GenResult,
     HeadJob,
     HeadResult,
     OracleError,
@@ -28,11 +37,15 @@ from fleet.oracle import (
     TailResult,
     codec_key,
 )
-from fleet.records import PROFILE_SCHEMA, read_table
+from fleet.records import GENERATIONS_SCHEMA, PROFILE_SCHEMA, read_table
 
 PROFILE_FILE = "profile.parquet"
+GENERATIONS_FILE = "generations.parquet"
 GroupKey = tuple[str, int, str, int]  # (model, split, codec key, seq_len)
+GenGroupKey = tuple[str, int, str, int, int]  # (model, split, codec, prompt_tokens, new_tokens)
 _KEY_COLUMNS = ("model", "split", "codec", "seq_len", "input_id")
+_GEN_KEY_COLUMNS = ("model", "split", "codec", "prompt_tokens", "new_tokens", "input_id")
+_RECORD = "record it with `slicer run SCENARIO --mode real`"
 
 
 class _Group:
@@ -50,13 +63,22 @@ class ReplayOracle:
     def __init__(self, profiles: Sequence[str | Path]) -> None:
         if isinstance(profiles, str | Path):
             profiles = [profiles]
-        files = sorted({f for p in profiles for f in find_profiles(p)})
-        self.files = files
-        self.table = _merge([read_table(f) for f in files], files)
+        if not profiles:
+            raise OracleError("ReplayOracle needs at least one profile path")
+        found = [find_tables(p) for p in profiles]
+        self.files = sorted({f for tables, _ in found for f in tables})
+        self.generation_files = sorted({f for _, tables in found for f in tables})
+        self.table = _merge(self.files, PROFILE_SCHEMA, _KEY_COLUMNS, "a replay profile")
+        self.generations = _merge(
+            self.generation_files, GENERATIONS_SCHEMA, _GEN_KEY_COLUMNS, "a generations table"
+        )
         self._groups = _build_groups(self.table)
+        self._gen_groups = _build_gen_groups(self.generations)
         self._lookup: dict[GroupKey, _Group] = {}
+        self._gen_lookup: dict[GenGroupKey, list[Done[GenResult]]] = {}
         self._head_calls = 0
         self._tail_calls = 0
+        self._gen_calls = 0
 
     def submit_heads(self, jobs: Sequence[HeadJob]) -> list[Done[HeadResult]]:
         out = []
@@ -74,12 +96,30 @@ class ReplayOracle:
         self._tail_calls += len(jobs)
         return out
 
+    def submit_generations(self, jobs: Sequence[GenJob]) -> list[Done[GenResult]]:
+        out = []
+        for job in jobs:
+            key = (job.model, job.split, job.codec, job.prompt_tokens, job.new_tokens)
+            group = self._gen_lookup.get(key)
+            if group is None:
+                group = self._gen_lookup[key] = self._resolve_generations(key)
+            out.append(group[job.input_id % len(group)])
+        self._gen_calls += len(jobs)
+        return out
+
     def stats(self) -> dict[str, int]:
-        return {"head_calls": self._head_calls, "tail_calls": self._tail_calls}
+        """Jobs answered; ``gen_calls`` only once a generation job was submitted."""
+        gens = {"gen_calls": self._gen_calls} if self._gen_calls else {}
+        return {"head_calls": self._head_calls, "tail_calls": self._tail_calls, **gens}
 
     def coverage(self) -> list[tuple[str, int, str, int]]:
         """Every (model, split, codec key, seq_len) the profiles answer, sorted."""
         return sorted(self._groups)
+
+    def generation_coverage(self) -> list[GenGroupKey]:
+        """Every (model, split, codec key, prompt_tokens, new_tokens) the generation tables
+        answer, sorted."""
+        return sorted(self._gen_groups)
 
     def close(self) -> None:
         """Nothing to release: the profile lives in memory."""
@@ -94,8 +134,7 @@ class ReplayOracle:
 
     def _resolve(self, key: GroupKey) -> _Group:
         model, split, codec, seq_len = key
-        with contextlib.suppress(ValueError, TypeError):  # not JSON: reported below as given
-            codec = codec_key(json.loads(codec))
+        codec = _canonical(codec)
         for candidate in ((model, split, codec, seq_len), (model, split, codec, 0)):
             if candidate in self._groups:
                 return self._groups[candidate]
@@ -103,61 +142,92 @@ class ReplayOracle:
         raise OracleError(
             f"the replay profile has no rows for model={model!r} split={split} codec={codec} "
             f"seq_len={seq_len}; it has (model, split, codec, seq_len):\n  {have}\n"
-            f"record it with `slicer run SCENARIO --mode real` on a scenario covering that "
-            f"split and codec, then replay from that run (profiles read: "
-            f"{[str(f) for f in self.files]})"
+            f"{_RECORD} on a scenario covering that split and codec, then replay from that run "
+            f"(profiles read: {[str(f) for f in self.files]})"
+        )
+
+    def _resolve_generations(self, key: GenGroupKey) -> list[Done[GenResult]]:
+        model, split, codec, prompt_tokens, new_tokens = key
+        codec = _canonical(codec)
+        group = self._gen_groups.get((model, split, codec, prompt_tokens, new_tokens))
+        if group is not None:
+            return group
+        have = "\n  ".join(f"{c}" for c in self.generation_coverage()) or "(nothing)"
+        raise OracleError(
+            f"the replay profile has no generations for model={model!r} split={split} "
+            f"codec={codec} prompt_tokens={prompt_tokens} new_tokens={new_tokens}; it has "
+            f"(model, split, codec, prompt_tokens, new_tokens):\n  {have}\n{_RECORD} on a "
+            "task: generate scenario covering that split, codec and those lengths, then replay "
+            f"from that run (generation tables read: {[str(f) for f in self.generation_files]})"
         )
 
 
-def find_profiles(path: str | Path) -> list[Path]:
-    """The profile files under ``path``: the file itself, or every ``profile.parquet`` below a
-    run or sweep directory, sorted."""
+def find_tables(path: str | Path) -> tuple[list[Path], list[Path]]:
+    """(profiles, generation tables) at ``path``: a file with its sibling of the other kind
+    if there is one, or every ``profile.parquet`` and ``generations.parquet`` below a run or
+    sweep directory, sorted."""
     path = Path(path)
     if path.is_file():
-        return [path]
+        if path.name == GENERATIONS_FILE:
+            sibling = path.with_name(PROFILE_FILE)
+            return ([sibling] if sibling.is_file() else []), [path]
+        sibling = path.with_name(GENERATIONS_FILE)
+        return [path], ([sibling] if sibling.is_file() else [])
     if path.is_dir():
-        found = sorted(path.rglob(PROFILE_FILE))
-        if found:
-            return found
-        raise OracleError(
-            f"no {PROFILE_FILE} under {path}; replay needs a run recorded with `--mode real` "
-            "(its run directory, a sweep directory of such runs, or the file itself)"
+        profiles, generations = (
+            sorted(path.rglob(PROFILE_FILE)),
+            sorted(path.rglob(GENERATIONS_FILE)),
         )
-    raise OracleError(f"replay profile {path} does not exist; give a profile.parquet or a run dir")
+        if profiles or generations:
+            return profiles, generations
+        raise OracleError(
+            f"no {PROFILE_FILE} under {path} (nor any {GENERATIONS_FILE}); replay needs a run "
+            "recorded with `--mode real` (its run directory, a sweep directory of such runs, "
+            "or the file itself)"
+        )
+    raise OracleError(
+        f"replay profile {path} does not exist; give a {PROFILE_FILE}, a {GENERATIONS_FILE} "
+        "or a run directory"
+    )
 
 
-def _merge(tables: list[pa.Table], files: list[Path]) -> pa.Table:
-    """One table of every profile row, sorted by key; a duplicate key keeps the row of the
-    first file in path order."""
-    if not tables:
-        raise OracleError("ReplayOracle needs at least one profile path")
+def _canonical(codec: str) -> str:
+    with contextlib.suppress(ValueError, TypeError):  # not JSON: reported as given
+        return codec_key(json.loads(codec))
+    return codec
+
+
+def _merge(files: list[Path], schema: pa.Schema, keys: Sequence[str], what: str) -> pa.Table:
+    """One table of every row of ``files``, sorted by ``keys``; a duplicate key keeps the row
+    of the first file in path order. No files: an empty table."""
     checked = []
-    for table, file in zip(tables, files, strict=True):
-        missing = [n for n in PROFILE_SCHEMA.names if n not in table.column_names]
+    for file in files:
+        table = read_table(file)
+        missing = [n for n in schema.names if n not in table.column_names]
         if missing:
             raise OracleError(
-                f"{file} is not a replay profile: it lacks columns {missing}; profiles are "
-                "written by real runs (`slicer run SCENARIO --mode real`)"
+                f"{file} is not {what}: it lacks columns {missing}; these tables are written "
+                "by real runs (`slicer run SCENARIO --mode real`)"
             )
-        checked.append(table.select(PROFILE_SCHEMA.names).cast(PROFILE_SCHEMA))
-    merged = pa.concat_tables(checked)
+        checked.append(table.select(schema.names).cast(schema))
+    merged = pa.concat_tables(checked) if checked else schema.empty_table()
     try:
         canonical = [codec_key(json.loads(c)) for c in merged.column("codec").to_pylist()]
     except (ValueError, TypeError) as exc:
         raise OracleError(
-            f"a profile in {[str(f) for f in files]} has a codec that is not a JSON codec "
+            f"a table in {[str(f) for f in files]} has a codec that is not a JSON codec "
             f"config ({exc}); profiles store fleet.oracle.codec_key text"
         ) from exc
     merged = merged.set_column(
-        PROFILE_SCHEMA.get_field_index("codec"), "codec", pa.array(canonical, pa.string())
+        schema.get_field_index("codec"), "codec", pa.array(canonical, pa.string())
     )
     order = pc.sort_indices(
         merged.append_column("_file_order", pa.array(np.arange(merged.num_rows))),
-        sort_keys=[(k, "ascending") for k in (*_KEY_COLUMNS, "_file_order")],
+        sort_keys=[(k, "ascending") for k in (*keys, "_file_order")],
     )
     merged = merged.take(order)
-    keys = list(zip(*(merged.column(k).to_pylist() for k in _KEY_COLUMNS), strict=True))
-    keep = [i for i, k in enumerate(keys) if i == 0 or k != keys[i - 1]]
+    rows = list(zip(*(merged.column(k).to_pylist() for k in keys), strict=True))
+    keep = [i for i, k in enumerate(rows) if i == 0 or k != rows[i - 1]]
     return merged.take(pa.array(keep, pa.int64()))
 
 
@@ -173,4 +243,31 @@ def _build_groups(table: pa.Table) -> dict[GroupKey, _Group]:
         head = HeadResult(cols["raw_bytes"][row], cols["payload_bytes"][row], None, row)
         group.heads.append(Done(head))
         group.tails.append(Done(TailResult(cols["agreement"][row], cols["result_bytes"][row])))
+    return groups
+
+
+def _build_gen_groups(table: pa.Table) -> dict[GenGroupKey, list[Done[GenResult]]]:
+    """Prebuilt ``Done`` answers per group; ``GenResult.row`` is the row in ``table``."""
+    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    groups: dict[GenGroupKey, list[Done[GenResult]]] = {}
+    for row in range(table.num_rows):
+        key = (
+            cols["model"][row],
+            cols["split"][row],
+            cols["codec"][row],
+            cols["prompt_tokens"][row],
+            cols["new_tokens"][row],
+        )
+        result = GenResult(
+            prompt_raw_bytes=cols["prompt_raw_bytes"][row],
+            prompt_payload_bytes=cols["prompt_payload_bytes"][row],
+            setup_bytes=cols["setup_bytes"][row],
+            step_raw_bytes=cols["step_raw_bytes"][row],
+            step_payload_bytes=tuple(cols["step_payload_bytes"][row]),
+            token_bytes=cols["token_bytes"][row],
+            tokens_matching=cols["tokens_matching"][row],
+            agreement=cols["agreement"][row],
+            row=row,
+        )
+        groups.setdefault(key, []).append(Done(result))
     return groups

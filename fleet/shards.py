@@ -3,7 +3,9 @@
 A plain class, made remote where the ``RayOracle`` builds it (``ray.remote(DeviceShard)``), so
 it is tested without Ray. One shard keeps one copy of each model it is asked for (any split
 point runs on the same copy), the codecs and the inputs, inside a ``LocalOracle``; its memo
-makes a repeated (model, split, codec, input) free. Torch runs on one thread per actor.
+makes a repeated (model, split, codec, input) free. Generation jobs (``task: generate``) run
+here too, one whole sequence each, device head and server tail on the same model copy. Torch
+runs on one thread per actor.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from fleet.oracle import HeadJob, OracleError
+from fleet.oracle import GenJob, GenResult, HeadJob, OracleError
 
 
 class DeviceShard:
@@ -42,6 +44,17 @@ class DeviceShard:
             meta.append((result.raw_bytes, result.payload_bytes, wall_s))
             payloads.append(result.payload)
         return meta, payloads
+
+    def generations(self, jobs: Sequence[GenJob]) -> list[tuple[GenResult, float] | str]:
+        """Per job: (the sequence's result, its wall seconds when first computed), or the
+        error text of a job that cannot run."""
+        out: list[tuple[GenResult, float] | str] = []
+        for job in jobs:
+            try:
+                out.append(self._oracle.run_generation(job))
+            except OracleError as exc:
+                out.append(str(exc))
+        return out
 
     def inputs(self, model: str, seq_len: int) -> tuple[int, int]:
         """(distinct inputs, the seq_len that keys them) for ``model`` at ``seq_len``."""

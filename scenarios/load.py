@@ -46,7 +46,7 @@ _KEY = re.compile(r"([^.\[\]=\s]+)((?:\[\d+\])*)")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader that also reads exponent floats without a dot (``2e9``, ``1e-3``) as
     numbers, as YAML 1.2 does; YAML 1.1 would read them as strings."""
 
