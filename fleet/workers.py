@@ -73,7 +73,8 @@ def _fetch(sources: Sequence[Any]) -> list[list[bytes]]:
 class ComputeActor(DeviceShard):
     """Both roles in one process, for clusters without GPUs: one model copy runs heads and
     then the tails on the payloads it made itself, so payloads never move and an idle CPU
-    takes whichever work comes. After a restart (empty memo) a tail recomputes its head."""
+    takes whichever work comes. After a restart (empty memo) a tail recomputes its head.
+    Generation jobs run here too (``DeviceShard.generations``): one whole sequence each."""
 
     def tails(
         self, jobs: Sequence[TailJob], sources: Sequence[Any] = (), picks: Sequence[Any] = ()

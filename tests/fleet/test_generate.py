@@ -3,6 +3,7 @@ go as codec-stream frames, and batched teacher forcing equals stepping both KV c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -22,13 +23,19 @@ from fleet.generate import (
 NEW_TOKENS = 12
 
 
+@functools.cache
+def smollm2() -> models.CausalSplitModel:
+    """SmolLM2-135M, loaded once per test session (other test modules share it)."""
+    model = models.load("smollm2-135m")
+    assert isinstance(model, models.CausalSplitModel)
+    return model
+
+
 @pytest.fixture(scope="module")
 def lm() -> Iterator[models.CausalSplitModel]:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    model = models.load("smollm2-135m")
-    assert isinstance(model, models.CausalSplitModel)
-    yield model
+    yield smollm2()
     torch.set_num_threads(before)
 
 
