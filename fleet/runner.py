@@ -257,6 +257,7 @@ def _simulate(
     """Run the simulation, writing its tables into ``out`` as it goes."""
     from fleet import records
     from fleet.records import TableWriter
+    from fleet.sim import Simulation
 
     keys = [_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
     progress = None if quiet else _Progress(scenario, wall_start)
