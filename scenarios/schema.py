@@ -313,10 +313,10 @@ class DeviceGroup(_Strict):
     codec: CodecSpec | None = Field(default=None, description="overrides the scenario's codec")
     arrivals: Arrivals
     uplink: LinkSpec | None = Field(
-        default=None, description=f"the device's own uplink (default {DEFAULT_UPLINK})"
+        default=None, description="the device's own uplink (default: trace synthetic:lte)"
     )
     downlink: LinkSpec | None = Field(
-        default=None, description=f"the device's own downlink (default {DEFAULT_DOWNLINK})"
+        default=None, description="the device's own downlink (default: constant 50 Mbps)"
     )
     cell: Name | None = Field(
         default=None, description="a network.cells entry whose links it shares"
