@@ -8,12 +8,16 @@ empirical entropy and no side information, at the same per-row NMSE), ratios vs 
 NMSE (whole tensor and worst row), cosine, max abs error, encode/decode MB/s of fp32 input on one
 core, and SLICER's entropy-coding overhead. Then the targets: the budget promise, the Pareto
 front, the distance to the reference rate, throughput on >= 1 MB tensors against memcpy measured
-in the same run, and the per-token case (one 576-value row).
+in the same run, and the per-token case (one 576-value row). With ``--out DIR`` it also writes
+``DIR/report.md`` (the printed tables) and ``DIR/rd.json`` (one record per tensor and codec setting,
+see ``rd_records``; ``analysis.plots.rate_distortion`` draws it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -128,6 +132,34 @@ def measure(name: str, x: np.ndarray, config: dict[str, Any], repeats: int) -> P
         dec_mbps=megabytes / dec_s,
         overhead_pct=overhead,
     )
+
+
+def rd_records(points: Sequence[Point]) -> list[dict[str, Any]]:
+    """The rate-distortion points as JSON-ready records (non-finite numbers become null):
+    codec label and config, tensor, bits per element (and the reference rate), NMSE (whole
+    tensor and worst row), cosine, max abs error, encode/decode MB/s of fp32 input, SLICER's
+    entropy-coding overhead in percent (null for other codecs)."""
+
+    def finite(value: float | None) -> float | None:
+        return float(value) if value is not None and math.isfinite(value) else None
+
+    return [
+        {
+            "codec": p.label,
+            "config": p.config,
+            "tensor": p.tensor,
+            "bits_per_element": finite(p.bits),
+            "reference_bits_per_element": finite(p.ref_bits),
+            "nmse": finite(p.nmse),
+            "max_row_nmse": finite(p.max_row_nmse),
+            "cosine": finite(p.cosine),
+            "max_abs_error": finite(p.max_abs),
+            "encode_mb_per_s": finite(p.enc_mbps),
+            "decode_mb_per_s": finite(p.dec_mbps),
+            "ec_overhead_pct": finite(p.overhead_pct),
+        }
+        for p in points
+    ]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -294,7 +326,9 @@ def per_token_table(ifs: dict[str, np.ndarray], tokens: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=None, help="also write report.md here")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write report.md and rd.json here"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer tensors and repeats")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -329,7 +363,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.md").write_text(f"# Codec benchmark\n\n{text}\n")
+        records = json.dumps(rd_records(points), indent=1, allow_nan=False)
+        (args.out / "rd.json").write_text(records + "\n")
         print(f"\nreport written to {args.out / 'report.md'}")
+        print(f"rate-distortion points written to {args.out / 'rd.json'}")
 
 
 if __name__ == "__main__":
