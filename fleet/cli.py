@@ -8,6 +8,8 @@
     slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--address A] [--local]
     slicer validate FILE [--set k=v]...  check a scenario (and every sweep point) without running
     slicer schema                       the scenario file's JSON schema
+    slicer report DIR [--slo-s S]       report.html and report.md of a run or sweep
+    slicer compare DIR_A DIR_B [--out DIR] [--slo-s S]   two runs or two sweeps side by side
 """
 
 from __future__ import annotations
@@ -220,6 +222,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+
+    html_path, md_path = write_report(args.results, slo_s=args.slo_s)
+    print(f"report: {html_path}\n        {md_path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from analysis.report import write_comparison
+
+    html_path, md_path = write_comparison(args.a, args.b, args.out, slo_s=args.slo_s)
+    print(f"comparison: {html_path}\n            {md_path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="slicer", description="slicer-fleet: split models, IF codecs and fleet simulation"
@@ -282,6 +300,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("schema", help="print the scenario JSON schema")
     p.set_defaults(func=cmd_schema)
+
+    slo_help = "latency SLO in seconds: adds SLO attainment, capacity and replicas needed"
+    p = sub.add_parser("report", help="write report.html and report.md beside a run's results")
+    p.add_argument("results", metavar="RESULTS_DIR", help="a run or sweep directory")
+    p.add_argument("--slo-s", type=float, default=None, metavar="S", help=slo_help)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="two runs or two sweeps side by side")
+    p.add_argument("a", metavar="DIR_A", help="a run or sweep directory (A)")
+    p.add_argument("b", metavar="DIR_B", help="a run or sweep directory of the same kind (B)")
+    p.add_argument("--out", default=None, help="where to write (default DIR_A/compare-<B name>)")
+    p.add_argument("--slo-s", type=float, default=None, metavar="S", help=slo_help)
+    p.set_defaults(func=cmd_compare)
 
     args = parser.parse_args(argv)
     from fleet.cluster import ClusterError
