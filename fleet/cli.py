@@ -7,7 +7,8 @@
     slicer eval --model M --split S --codec JSON   task quality through the split
     slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--address A] [--local]
     slicer validate FILE [--set k=v]...  check a scenario (and every sweep point) without running
-    slicer schema                       the scenario file's JSON schema
+    slicer schema [--markdown [--write README.md]]   the scenario file's JSON schema, or its
+                                        Markdown reference (written into the README)
     slicer report DIR [--slo-s S]       report.html and report.md of a run or sweep
     slicer compare DIR_A DIR_B [--out DIR] [--slo-s S]   two runs or two sweeps side by side
 """
@@ -217,8 +218,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     import scenarios
+    from scenarios import schema_doc
 
-    print(json.dumps(scenarios.json_schema(), indent=2))
+    if args.write is not None:
+        changed = schema_doc.update_readme(args.write)
+        print(f"{args.write}: scenario reference {'updated' if changed else 'up to date'}")
+    elif args.markdown:
+        sys.stdout.write(schema_doc.markdown())
+    else:
+        print(json.dumps(scenarios.json_schema(), indent=2))
     return 0
 
 
@@ -298,7 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("schema", help="print the scenario JSON schema")
+    p = sub.add_parser("schema", help="print the scenario JSON schema (or its Markdown reference)")
+    p.add_argument("--markdown", action="store_true", help="the Markdown scenario reference")
+    p.add_argument(
+        "--write",
+        metavar="FILE",
+        default=None,
+        help="with --markdown: replace the reference between the markers in FILE (the README)",
+    )
     p.set_defaults(func=cmd_schema)
 
     slo_help = "latency SLO in seconds: adds SLO attainment, capacity and replicas needed"

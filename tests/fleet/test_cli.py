@@ -126,6 +126,21 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "fleet" in schema["properties"]
 
 
+def test_schema_markdown_prints_and_writes_the_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenarios import schema_doc
+
+    assert main(["schema", "--markdown"]) == 0
+    assert capsys.readouterr().out == schema_doc.markdown()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{schema_doc.START}\nold\n{schema_doc.END}\n\nrest\n")
+    assert main(["schema", "--markdown", "--write", str(readme)]) == 0
+    assert "updated" in capsys.readouterr().out
+    schema_doc.check_readme(readme)  # no longer stale
+    assert readme.read_text().endswith("rest\n")
+
+
 def test_parallel_sweep_records_a_failing_point_and_redoes_unfinished(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
