@@ -1,22 +1,21 @@
 """Read results, compute metrics, draw plots and write reports.
 
-``import analysis`` is light: it loads the readers (``analysis.load``) and the metrics
-(``analysis.metrics``), which need only numpy and pyarrow. Plots (``analysis.plots``, matplotlib)
-and reports (``analysis.report``) are imported from their own modules when needed.
+``import analysis`` is light: it loads the readers (``analysis.load``), the metrics
+(``analysis.metrics``) and sizing at an SLO (``analysis.sizing``), all numpy and pyarrow only.
+Plots (``analysis.plots``, matplotlib) and reports (``analysis.report``) are imported from
+their own modules when needed.
 """
 
 from analysis.load import ResultsError, Run, Sweep, load, load_run, load_sweep
 from analysis.metrics import (
     STAGES,
-    Capacity,
-    capacity,
     codec_label,
     device_energy_j_per_request,
     drop_rate,
     failure_rate,
     latency,
     quality,
-    replicas_needed,
+    run_labels,
     run_metrics,
     server_busy_s_per_request,
     server_busy_s_per_token,
@@ -29,6 +28,7 @@ from analysis.metrics import (
     uplink_bits_per_token,
     uplink_bytes_per_request,
 )
+from analysis.sizing import Capacity, capacity, replicas_needed
 
 __all__ = [
     "STAGES",
@@ -47,6 +47,7 @@ __all__ = [
     "load_sweep",
     "quality",
     "replicas_needed",
+    "run_labels",
     "run_metrics",
     "server_busy_s_per_request",
     "server_busy_s_per_token",

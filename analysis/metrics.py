@@ -18,15 +18,14 @@ Definitions (they match ``summary.json``'s, see ``fleet.summary``):
   every request (dropped ones spent energy too); server busy seconds, agreement and per-token
   metrics over completed requests.
 
-``capacity`` and ``replicas_needed`` read rows as ``sweep_rows`` makes them (dicts of scalars).
+``sweep_rows`` makes one dict of scalars per sweep point; ``analysis.sizing`` (re-exported
+here: ``Capacity``, ``capacity``, ``replicas_needed``) reads those rows.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.load import Run, Sweep
+from analysis.sizing import Capacity as Capacity  # re-exported: it was defined here first
+from analysis.sizing import capacity as capacity
+from analysis.sizing import check_slo_s
+from analysis.sizing import replicas_needed as replicas_needed
 
 STAGES = ("device", "uplink", "server_queue", "server_compute", "downlink")
 #: the stage boundaries, in order: stage k runs from _BOUNDS[k] to _BOUNDS[k + 1]
@@ -75,7 +78,7 @@ def throughput_rps(requests: pa.Table, sim_time_s: float) -> float:
 def slo_attainment(requests: pa.Table, slo_s: float) -> float:
     """Share of ALL requests that completed within ``slo_s`` seconds (drops and failures are
     misses; NaN without requests). Reads ``status``, ``t_arrival_s``, ``t_done_s``."""
-    _check_slo(slo_s)
+    check_slo_s(slo_s)
     if requests.num_rows == 0:
         _require(requests, ("status", "t_arrival_s", "t_done_s"))
         return NAN
@@ -191,143 +194,39 @@ def codec_label(config: str | Mapping[str, Any]) -> str:
     return f"{config.get('id')}({text})"
 
 
+def run_labels(run: Run) -> dict[str, Any]:
+    """What a run is, as sweep rows and reports label it: ``devices`` (the fleet's total
+    count), ``replicas``, ``split`` (an int when every group has the same split, else the
+    groups' splits joined by "/", e.g. "4/8"), ``codec`` (``codec_label`` per group, the
+    group's own codec or the scenario's, joined by "/" when groups differ) and ``task``."""
+    scenario = run.scenario
+    groups: list[dict[str, Any]] = scenario.get("fleet") or []
+    splits = _distinct([g.get("split") for g in groups])
+    codecs = _distinct([codec_label(g.get("codec") or scenario["codec"]) for g in groups])
+    return {
+        "devices": sum(int(g.get("count", 0)) for g in groups),
+        "replicas": run.replicas,
+        "split": splits[0] if len(splits) == 1 else "/".join(map(str, splits)),
+        "codec": "/".join(codecs),
+        "task": run.task,
+    }
+
+
 def sweep_rows(sweep: Sweep, slo_s: float | None = None) -> list[dict[str, Any]]:
     """One dict per complete point, in sweep order: ``point``, the swept params (key = path,
-    value decoded), ``devices`` (the fleet's total count), ``replicas``, ``split`` (an int when
-    every group has the same split, else the groups' splits joined by "/", e.g. "4/8"),
-    ``codec`` (``codec_label`` per group, the group's own codec or the scenario's, joined by
-    "/" when groups differ), ``task``, then ``run_metrics``. These keys win over a swept param
-    of the same name (sweeping ``codec`` gives its label)."""
+    value decoded), then ``run_labels`` (``devices``, ``replicas``, ``split``, ``codec``,
+    ``task``), then ``run_metrics``. The labels win over a swept param of the same name
+    (sweeping ``codec`` gives its label)."""
     rows: list[dict[str, Any]] = []
     status = sweep.points.column("status").to_pylist()
     for point, state in zip(sweep.names, status, strict=True):
         if state != "complete":
             continue
         run = sweep.run(point)
-        scenario = run.scenario
-        groups: list[dict[str, Any]] = scenario.get("fleet") or []
-        splits = _distinct([g.get("split") for g in groups])
-        codecs = _distinct([codec_label(g.get("codec") or scenario["codec"]) for g in groups])
         rows.append(
-            {
-                "point": point,
-                **sweep.values(point),
-                "devices": sum(int(g.get("count", 0)) for g in groups),
-                "replicas": run.replicas,
-                "split": splits[0] if len(splits) == 1 else "/".join(map(str, splits)),
-                "codec": "/".join(codecs),
-                "task": run.task,
-                **run_metrics(run, slo_s),
-            }
+            {"point": point, **sweep.values(point), **run_labels(run), **run_metrics(run, slo_s)}
         )
     return rows
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """The largest fleet that meets an SLO, for one group of sweep rows. ``status``:
-    ``interpolated`` (between the last point that meets it and the first that misses),
-    ``at_a_point`` (the last meeting point itself: the metric equals the SLO there, or the next
-    point has no value), ``met_at_every_point`` (``devices`` is the largest point: a lower
-    bound) or ``missed_at_every_point`` (the smallest point already misses; ``devices`` None)."""
-
-    key: dict[str, Any]
-    devices: float | None
-    status: str
-    slo_s: float
-
-
-def capacity(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    slo_s: float,
-    metric: str = "p95_latency_s",
-    x: str = "devices",
-    by: Sequence[str] = ("split", "codec", "replicas"),
-) -> list[Capacity]:
-    """Per group of ``by`` values (in order of first appearance): walk the points by ``x``;
-    the capacity is the largest ``x`` with ``metric <= slo_s`` before the first miss (NaN is a
-    miss; points after the first miss do not count), interpolated linearly in log ``x``
-    (linear ``x`` when it is not positive) to where the metric crosses ``slo_s``."""
-    _check_slo(slo_s)
-    out = []
-    for key, group in _groups(rows, by):
-        points = sorted((_number(r, x), _number(r, metric)) for r in group)
-        xs = [p[0] for p in points]
-        if len(set(xs)) < len(xs):
-            raise ValueError(
-                f"capacity: group {key} has several rows at the same {x} ({xs}); add the "
-                f"parameter that tells them apart to by= (now {list(by)})"
-            )
-        meets = [not math.isnan(m) and m <= slo_s for _, m in points]
-        if not meets[0]:
-            out.append(Capacity(key, None, "missed_at_every_point", slo_s))
-            continue
-        if all(meets):
-            out.append(Capacity(key, xs[-1], "met_at_every_point", slo_s))
-            continue
-        miss = meets.index(False)
-        (x0, m0), (x1, m1) = points[miss - 1], points[miss]
-        if math.isnan(m1) or m0 == slo_s:
-            out.append(Capacity(key, x0, "at_a_point", slo_s))
-            continue
-        frac = (slo_s - m0) / (m1 - m0)
-        if x0 > 0:
-            devices = math.exp(math.log(x0) + frac * (math.log(x1) - math.log(x0)))
-        else:
-            devices = x0 + frac * (x1 - x0)
-        out.append(Capacity(key, devices, "interpolated", slo_s))
-    return out
-
-
-def replicas_needed(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    slo_s: float,
-    metric: str = "p95_latency_s",
-    by: Sequence[str] = ("split", "codec"),
-) -> list[dict[str, Any]]:
-    """Per group of ``by`` values and fleet size (``devices``, ascending): the fewest
-    ``replicas`` among the rows whose ``metric <= slo_s``, ``None`` when none meets it:
-    ``{**key, "devices": d, "replicas": r}``."""
-    _check_slo(slo_s)
-    out: list[dict[str, Any]] = []
-    for key, group in _groups(rows, by):
-        best: dict[float, int | None] = {}
-        devices_of: dict[float, Any] = {}
-        for row in group:
-            d = _number(row, "devices")
-            devices_of.setdefault(d, row["devices"])
-            m = _number(row, metric)
-            r = int(_number(row, "replicas"))
-            if not math.isnan(m) and m <= slo_s:
-                known = best.get(d)
-                best[d] = r if known is None else min(known, r)
-            else:
-                best.setdefault(d, None)
-        out += [{**key, "devices": devices_of[d], "replicas": best[d]} for d in sorted(best)]
-    return out
-
-
-def _groups(
-    rows: Sequence[Mapping[str, Any]], by: Sequence[str]
-) -> list[tuple[dict[str, Any], list[Mapping[str, Any]]]]:
-    groups: dict[tuple[str, ...], tuple[dict[str, Any], list[Mapping[str, Any]]]] = {}
-    for row in rows:
-        key = {name: row.get(name) for name in by}
-        ident = tuple(json.dumps(v, sort_keys=True, default=str) for v in key.values())
-        groups.setdefault(ident, (key, []))[1].append(row)
-    return list(groups.values())
-
-
-def _number(row: Mapping[str, Any], name: str) -> float:
-    if name not in row:
-        raise ValueError(
-            f"a row lacks {name!r} (it has {sorted(row)[:8]}...); pass rows from sweep_rows or "
-            f"choose a key the rows have"
-        )
-    value = row[name]
-    return NAN if value is None else float(value)
 
 
 def _distinct(values: list[Any]) -> list[Any]:
@@ -336,11 +235,6 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-
-
-def _check_slo(slo_s: float) -> None:
-    if not isinstance(slo_s, (int, float)) or not math.isfinite(slo_s) or slo_s <= 0:
-        raise ValueError(f"slo_s must be a finite number of seconds > 0, got {slo_s!r}")
 
 
 def _require(table: pa.Table, names: Sequence[str], which: str = "requests") -> None:

@@ -5,21 +5,23 @@ The HTML page needs nothing beside it: the CSS is inline, every figure is a base
 there is no JavaScript and no external URL. Every text that came from a file is HTML-escaped
 here, so callers pass plain text. The Markdown file links the figures' PNG and SVG files by
 paths relative to the folder it is written in. Numbers are formatted in one place
-(``cell_text``): NaN and missing values show as "–", numbers are right-aligned.
+(``analysis.labels.cell_text``): NaN and missing values show as "–", numbers are right-aligned.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MISSING = "–"
+from analysis.labels import LABELS as LABELS  # re-exported: they were defined here first
+from analysis.labels import MISSING as MISSING
+from analysis.labels import cell_text as cell_text
+from analysis.labels import label as label
 
 
 @dataclass(frozen=True)
@@ -75,99 +77,6 @@ class Document:
     title: str
     sections: Sequence[Section]
     subtitle: str = ""
-
-
-#: Table headers for metric keys, with their units.
-LABELS = {
-    "p50_latency_s": "p50 latency (s)",
-    "p95_latency_s": "p95 latency (s)",
-    "p99_latency_s": "p99 latency (s)",
-    "mean_latency_s": "mean latency (s)",
-    "device_s": "device: queue, head, encode (s)",
-    "uplink_s": "uplink (s)",
-    "server_queue_s": "server queue (s)",
-    "server_compute_s": "server compute (s)",
-    "downlink_s": "downlink (s)",
-    "throughput_rps": "throughput (requests/s)",
-    "slo_attainment": "within the SLO (share of requests)",
-    "server_utilization": "server utilisation (share of replica time)",
-    "server_busy_s_per_request": "server busy (s/request)",
-    "server_busy_s_per_token": "server busy (s/token)",
-    "uplink_bytes_per_request": "uplink (bytes/request)",
-    "uplink_bits_per_token": "uplink (bits/token)",
-    "device_energy_j_per_request": "device energy (J/request)",
-    "drop_rate": "dropped (share of requests)",
-    "failure_rate": "failed (share of requests)",
-    "mean_agreement": "agreement with the unsplit model (mean)",
-    "quality_change": "quality change (1 - agreement)",
-    "p50_ttft_s": "p50 time to first token (s)",
-    "p95_ttft_s": "p95 time to first token (s)",
-    "p99_ttft_s": "p99 time to first token (s)",
-    "p50_tpot_s": "p50 time per output token (s)",
-    "p95_tpot_s": "p95 time per output token (s)",
-    "p99_tpot_s": "p99 time per output token (s)",
-    "mean_ttft_s": "mean time to first token (s)",
-    "mean_tpot_s": "mean time per output token (s)",
-    "tokens": "tokens generated",
-    "tokens_per_s": "tokens per simulated second (tokens/s)",
-    "tokens_per_s_per_replica": "tokens per replica (tokens/s)",
-    "share_matching_32": "sequences whose first 32 tokens match the unsplit model (share)",
-    "mean_tokens_matching": "leading tokens matching the unsplit model (mean, tokens)",
-    "mean_running_batch": "running batch (mean, sequences)",
-    "prompt_payload_bytes_mean": "prompt IF sent (bytes, mean)",
-    "step_payload_bytes_mean": "per-token IF sent (bytes, mean)",
-    "kv_used_max_bytes": "KV cache reserved, most (bytes)",
-    "devices": "devices",
-    "replicas": "replicas",
-    "split": "split",
-    "codec": "codec",
-    "point": "point",
-    "seed": "seed",
-}
-_UNITS = (
-    ("_bytes", "bytes"),
-    ("_rps", "requests/s"),
-    ("_mbps", "Mbit/s"),
-    ("_bps", "bit/s"),
-    ("_j", "J"),
-    ("_s", "s"),
-)
-
-
-def label(key: str) -> str:
-    """A metric key as a table header with its unit: ``p95_latency_s`` -> "p95 latency (s)";
-    unknown keys get their unit from the suffix."""
-    if key in LABELS:
-        return LABELS[key]
-    for suffix, unit in _UNITS:
-        if key.endswith(suffix) and len(key) > len(suffix):
-            return f"{key[: -len(suffix)].replace('_', ' ')} ({unit})"
-    return key.replace("_", " ")
-
-
-def cell_text(value: Any) -> str:
-    """A table cell: "–" for None and NaN, thousands separators for large numbers, four
-    significant digits otherwise."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return MISSING
-        if math.isinf(value):
-            return "∞" if value > 0 else "-∞"
-        size = abs(value)
-        if size == 0:
-            return "0"
-        if size >= 1e4:
-            return f"{value:,.0f}"
-        if size >= 1e-3:
-            return f"{value:.4g}"
-        return f"{value:.3g}"
-    return str(value)
 
 
 def is_number(value: Any) -> bool:

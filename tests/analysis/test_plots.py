@@ -98,9 +98,29 @@ def test_axis_labels_carry_units() -> None:
     assert plots.axis_label("uplink_bits_per_token") == "uplink (bits/token)"
     assert plots.axis_label("devices") == "fleet size (devices)"
     assert plots.axis_label("server_queue_s") == "server queue (s)"
-    assert plots.axis_label("p99_ttft_s") == "p99 ttft (s)"
-    assert plots.axis_label("kv_used_max_bytes") == "kv used max (bytes)"
+    assert plots.axis_label("kv_free_min_bytes") == "kv free min (bytes)"  # unit from suffix
     assert plots.axis_label("device_energy_j") == "device energy (J)"
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        ("p50_tpot_s", "p50 time per output token (s)"),
+        ("p95_tpot_s", "p95 time per output token (s)"),
+        ("p99_tpot_s", "p99 time per output token (s)"),
+        ("p50_ttft_s", "p50 time to first token (s)"),
+        ("p95_ttft_s", "p95 time to first token (s)"),
+        ("p99_ttft_s", "p99 time to first token (s)"),
+        ("uplink_bits_per_token", "uplink (bits/token)"),
+        ("server_busy_s_per_token", "server busy time (s/token)"),
+    ],
+)
+def test_token_metrics_have_proper_labels_and_titles(metric: str, expected: str) -> None:
+    assert plots.axis_label(metric) == expected
+    rows = [row(8, "fp16", d, task="generate", **{metric: 0.01 * d}) for d in (10, 20)]
+    ax = plots.scaling_curve(rows, metric=metric).axes[0]
+    assert ax.get_ylabel() == expected
+    assert ax.get_title() == f"{expected.split(' (')[0]} vs fleet size"
 
 
 # ---------------------------------------------------------------------------- scaling curves
@@ -205,6 +225,39 @@ def test_replicas_needed_curve_lines_missed_points_and_integer_axis() -> None:
     assert says_no_data(plots.replicas_needed_curve([], slo_s=1).axes[0])
 
 
+def visible_ticks(fig: Figure) -> list[float]:
+    fig.canvas.draw()  # the locator and limits as a saved figure has them
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    return [t for t in ax.get_yticks() if lo <= t <= hi]
+
+
+def test_replicas_needed_curve_one_replica_everywhere_has_whole_ticks_from_zero() -> None:
+    needed = [{"split": 8, "codec": "fp16", "devices": d, "replicas": 1} for d in (10, 100, 1000)]
+    fig = plots.replicas_needed_curve(needed, slo_s=0.5)
+    ax = fig.axes[0]
+    assert visible_ticks(fig) == [0.0, 1.0]  # not 0.945 .. 1.05 around the one count
+    assert ax.get_ylim() == pytest.approx((0.0, 1.6)) and ax.get_yscale() == "linear"
+    for most in (2, 3, 7, 10, 40):  # the top edge, where misses sit, is never on a tick
+        counts = [{**needed[0], "replicas": most}, {**needed[1], "replicas": None}]
+        top = plots.replicas_needed_curve(counts, slo_s=0.5).axes[0].get_ylim()[1]
+        assert most + 0.5 <= top < 1.2 * most + 1 and not float(top).is_integer()
+    only_missed = [{"split": 8, "codec": "fp16", "devices": 10, "replicas": None}]
+    missed = plots.replicas_needed_curve(only_missed, slo_s=0.5)
+    assert all(float(t).is_integer() for t in visible_ticks(missed))
+
+
+def test_replicas_needed_curve_counts_over_decades_stay_whole_on_a_log_axis() -> None:
+    needed = [
+        {"split": 8, "codec": "fp16", "devices": d, "replicas": r}
+        for d, r in ((10, 1), (100, 12), (1000, 150))
+    ]
+    fig = plots.replicas_needed_curve(needed, slo_s=0.5)
+    assert fig.axes[0].get_yscale() == "log"
+    ticks = visible_ticks(fig)
+    assert ticks and all(t >= 1 and float(t).is_integer() for t in ticks)
+
+
 # ------------------------------------------------------------------------------------ bars
 
 
@@ -236,6 +289,19 @@ def test_uplink_bars_add_a_bits_per_token_panel_for_generate_rows() -> None:
     assert [p.get_height() for p in fig.axes[1].patches] == [9216.0, 700.0]
     assert fig.axes[1].get_yscale() == "linear"
     assert legend_texts(fig) == ["fp16", SLICER]
+
+
+@pytest.mark.parametrize("codec", ["fp32", "fp16", SLICER])
+def test_a_single_codec_draws_a_narrow_bar_in_its_colour(codec: str) -> None:
+    fig = plots.uplink_per_codec([row(8, codec, 10), row(8, codec, 100)])
+    ax = fig.axes[0]
+    (bar,) = ax.patches
+    assert bar.get_width() <= 0.35  # of the split's slot (width 1)
+    lo, hi = ax.get_xlim()
+    assert hi - lo >= 2.5 and bar.get_width() / (hi - lo) < 0.15  # a bar, not a wall
+    assert bar.get_x() + bar.get_width() / 2 == pytest.approx(0.0)  # centred on its split
+    assert to_hex(bar.get_facecolor()) == plots.codec_color(codec)  # fp32's is black
+    assert legend_texts(fig) == [codec]
 
 
 def test_uplink_bars_without_data_say_so() -> None:

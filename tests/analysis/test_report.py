@@ -176,7 +176,8 @@ def test_a_run_report_has_every_section_and_embeds_its_figures(
 def test_nan_shows_as_a_dash_and_numbers_align_right(run_report: tuple[Path, str, str]) -> None:
     _, html, _ = run_report
     page = Page(html)
-    assert page.row("server busy (s/token)") == ["server busy (s/token)", "–"]  # NaN for infer
+    busy = "server busy time (s/token)"
+    assert page.row(busy) == [busy, "–"]  # NaN for infer
     assert page.row("uplink (bits/token)")[1] == "–"
     assert not any(cell.lower() in ("nan", "none", "null") for r in page.rows for cell in r)
     assert '<td class="num">–</td>' in html
@@ -206,7 +207,7 @@ def test_report_md_has_the_same_content_with_linked_figures(
         target = line.split("](", 1)[1].split(")", 1)[0]
         assert target.startswith("figures/") and (path / target).is_file()
     assert "| p95 latency (s) |" in md and "|---|---:|" in md
-    assert "| server busy (s/token) | – |" in md
+    assert "| server busy time (s/token) | – |" in md
     assert "```json\n{" in md
 
 
