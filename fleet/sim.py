@@ -215,6 +215,7 @@ class Simulation:
         self._reroute = failures is not None and failures.on_failure == "reroute"
         self.server_hw = get_hardware(servers.hardware)
         self.server_hw.peak(servers.dtype)
+        self._decode_speedup = servers.decode_speedup
         classes: dict[tuple[int, str], int] = {}
         self._group_class = [
             classes.setdefault((g.split, g.codec_key), len(classes)) for g in self.groups
@@ -433,7 +434,7 @@ class Simulation:
         g = self.groups[self._group_of[batch[0]]]
         hw = self.server_hw
         raw_bytes = float(sum(self._heads[rid].raw_bytes for rid in batch))
-        decode_s = codec_decode_s(g.codec_id, raw_bytes, hw.name)
+        decode_s = codec_decode_s(g.codec_id, raw_bytes, hw.name) / self._decode_speedup
         tail_s = self._costs.tail_s(hw, self.scenario.servers.dtype, g.split, len(batch))
         return decode_s + tail_s
 

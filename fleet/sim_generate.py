@@ -350,7 +350,7 @@ class GenerateSimulation(Simulation):
                 tail_s += self._costs.tail_s(hw, dtype, split, len(prefill_ids))
             if contexts:
                 tail_s += self._costs.tail_step_s(hw, dtype, split, contexts)
-        return decode_s + tail_s
+        return decode_s / self.scenario.servers.decode_speedup + tail_s
 
     def _on_step(self, r: int) -> Callable[[int, list[tuple[int, int]], float, float], None]:
         def on_step(

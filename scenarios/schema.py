@@ -409,6 +409,13 @@ class Servers(_Strict):
     failures: ReplicaFailures | None = Field(
         default=None, description="replicas fail and are repaired (default: never)"
     )
+    decode_speedup: float = Field(
+        default=1.0,
+        gt=0,
+        description="divides the codecs' decode time on the server, which is otherwise the "
+        "single-core x86 throughput measured for our implementation (e.g. 8 for an 8-core "
+        "decode pool; a guess until measured)",
+    )
     kv_cache_bytes: float | None = Field(
         default=None,
         gt=0,

@@ -300,3 +300,20 @@ def test_radio_energy_follows_the_lte_model(tmp_path: Path) -> None:
     assert result.summary["radio_energy_j_per_request"] == pytest.approx(expected_j)
     without = run_one(scenario(profile), tmp_path / "plain", quiet=True)
     assert requests(without.path)[0]["radio_energy_j"] == 0.0
+
+
+def test_decode_speedup_divides_the_servers_codec_time(tmp_path: Path) -> None:
+    from fleet.costs import CODEC_BYTES_PER_S, ModelCosts
+    from models.hardware import get_hardware
+    from tests.fleet.simkit import MODEL, simulate
+
+    profile = write_profile(tmp_path, raw_bytes=4_000_000)
+    busy = {}
+    for speedup in (1.0, 4.0):
+        s = scenario(profile, servers={"hardware": "h100-sxm", "decode_speedup": speedup})
+        _, rows = simulate(s)
+        busy[speedup] = rows[0]["server_busy_s"]
+    tail_s = ModelCosts(MODEL, 8).tail_s(get_hardware("h100-sxm"), "fp16", 4, 1)
+    decode_s = 4_000_000 / CODEC_BYTES_PER_S["fp32"][1]
+    assert busy[1.0] == pytest.approx(tail_s + decode_s)
+    assert busy[4.0] == pytest.approx(tail_s + decode_s / 4)

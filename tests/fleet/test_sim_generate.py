@@ -302,3 +302,15 @@ def test_a_replayed_generate_run_spends_the_recorded_bytes(tmp_path: Path) -> No
     steps = read_table(tmp_path / "run" / "steps.parquet")
     assert steps.num_rows == 3 * len(requests)
     assert set(steps.column("payload_bytes").to_pylist()) == {120, 320, 50, 60, 70, 80}
+
+
+def test_decode_speedup_divides_the_codec_time_of_a_step() -> None:
+    def busy_s(speedup: float) -> float:
+        s = _scenario(servers={"hardware": "h100-sxm", "decode_speedup": speedup})
+        return float(sum(r["server_busy_s"] for r in _run(s)[1]))
+
+    from fleet.costs import CODEC_BYTES_PER_S
+
+    # one sequence: the prompt (8 x 2304 B) and two steps (2304 B each) are decoded as fp32
+    decode_s = (8 * 2304 + 2 * 2304) / CODEC_BYTES_PER_S["fp32"][1]
+    assert busy_s(1.0) - busy_s(2.0) == pytest.approx(decode_s / 2)
