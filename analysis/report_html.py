@@ -178,9 +178,10 @@ def _numeric_columns(table: Table) -> list[bool]:
 
 
 def _md_text(text: Any) -> str:
-    """Plain text for Markdown: no raw HTML, one line."""
+    """Plain text for Markdown: one line, and no raw HTML (``&`` and ``<`` become entities;
+    ``>`` stays readable: mid-line it starts nothing)."""
     one_line = " ".join(str(text).split())
-    return html.escape(one_line, quote=False)
+    return one_line.replace("&", "&amp;").replace("<", "&lt;")
 
 
 def _md_block(block: Block, base: Path) -> str:

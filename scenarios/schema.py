@@ -462,6 +462,12 @@ class Scenario(_Strict):
     name: Name
     description: str = ""
     seed: int = Field(default=0, ge=0)
+    seeds: Literal["per-point", "shared"] = Field(
+        default="per-point",
+        description="sweeps: per-point gives every point its own seed derived from seed; shared "
+        "runs every point with seed (common random numbers: the same arrivals, links and fades "
+        "wherever the fleet is the same, so points differ only by their parameters)",
+    )
     duration_s: float | None = Field(default=None, gt=0, description="arrivals stop at this time")
     requests_per_device: int | None = Field(
         default=None, ge=1, description="or: every device sends exactly this many requests"

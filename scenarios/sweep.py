@@ -9,7 +9,8 @@ params, and the scenario itself with its own seed.
 Point ``index`` runs with seed
 ``int(np.random.SeedSequence(scenario.seed, spawn_key=(index,)).generate_state(1,
 dtype=np.uint32)[0])``: distinct per point, stable across runs and machines, and changed for
-every point by changing the scenario's seed. ``seed``, ``name`` and ``sweep`` itself cannot be
+every point by changing the scenario's seed; with ``seeds: shared`` every point runs with the
+scenario's own seed instead (common random numbers). ``seed``, ``name`` and ``sweep`` itself cannot be
 swept; two entries may not set the same place (``codec`` and ``codec.id``).
 
 A point is applied to the data the scenario was built from (``model_dump(exclude_unset=True)``:
@@ -103,7 +104,8 @@ def expand(scenario: Scenario) -> list[RunSpec]:
     ):
         values = [*cell, *row]
         data = copy.deepcopy(base)
-        data["seed"] = point_seed(scenario.seed, index)
+        if scenario.seeds == "per-point":
+            data["seed"] = point_seed(scenario.seed, index)
         for axis, value in zip(axes, values, strict=True):
             set_in_place(data, axis.steps, copy.deepcopy(value))
         params = {format_path(a.steps): copy.deepcopy(v) for a, v in zip(axes, values, strict=True)}

@@ -79,6 +79,31 @@ def test_each_point_has_its_own_stable_seed() -> None:
     assert not set(seeds) & {s.scenario.seed for s in other}
 
 
+def test_shared_seeds_run_every_point_with_the_scenarios_seed() -> None:
+    specs = sweep_of("  fleet[0].count: [1, 2, 3]\n", "seeds=shared")
+    assert [s.scenario.seed for s in specs] == [7, 7, 7]
+    assert {s.scenario.seeds for s in specs} == {"shared"}
+
+
+def test_shared_seeds_give_common_arrivals_across_points(tmp_path: Path) -> None:
+    """Two points that differ only in replicas see the very same requests."""
+    from fleet.runner import run
+    from tests.fleet.simkit import requests, scenario, write_profile
+
+    profile = write_profile(tmp_path / "profile")
+    s = scenario(
+        profile,
+        seeds="shared",
+        requests_per_device=5,
+        fleet0={"count": 3, "arrivals": {"kind": "poisson", "rate_per_s": 2.0}},
+        sweep={"servers.replicas": [1, 2]},
+        ray={"parallel_sweep": False},
+    )
+    run(s, tmp_path / "out", quiet=True)
+    one, two = (requests(p) for p in sorted((tmp_path / "out").glob("00*")))
+    assert [r["t_arrival_s"] for r in one] == [r["t_arrival_s"] for r in two]
+
+
 def test_names_are_filesystem_safe_padded_and_short() -> None:
     specs = sweep_of(
         "  codec: [{id: slicer, max_nmse: 0.01}, fp16]\n"
