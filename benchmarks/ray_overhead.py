@@ -104,8 +104,8 @@ def total_rss_bytes() -> int:
 
 def overhead_row(devices: int, split: int) -> list[Any]:
     from fleet import cluster
+    from fleet.oracle import full_codec_key
     from fleet.ray_oracle import RayOracle
-    from fleet.runner import _codec_key
     from fleet.sim import Simulation
 
     s = scenario(devices, split)
@@ -114,7 +114,7 @@ def overhead_row(devices: int, split: int) -> list[Any]:
     startup_s = time.perf_counter() - start
     actors = len({id(a) for a in [*oracle.shards, *oracle.workers]})
     workers = min(actors, cluster.cpus())
-    keys = [_codec_key(s.codec_for(g).config()) for g in s.fleet]
+    keys = [full_codec_key(s.codec_for(g).config()) for g in s.fleet]
     sim = Simulation(s, oracle, run_id="bench", codec_keys=keys, sink=lambda columns: None)
     start = time.perf_counter()
     out = sim.run()

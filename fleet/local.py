@@ -30,12 +30,7 @@ share of positions with the same top-1 token (at ``s = L``: the one reported tok
 cosine of the embeddings clipped to [0, 1]. ``result_bytes`` below ``L``: 4 for a class id, 4
 for the next-token id, 4 per dimension for an embedding.
 
-Generation (``GenJob``, causal LMs at ``s < L``): one job is one whole sequence through
-``fleet.generate`` on the same input as a ``task: infer`` job with ``seq_len = prompt_tokens``,
-memoised by (model, split, codec key, input, prompt_tokens, new_tokens); the unsplit greedy
-tokens are memoised per (model, input, prompt_tokens, new_tokens) and shared by every split
-and codec. ``agreement`` is ``fleet.generate.teacher_forced_agreement``, or exactly 1.0 when
-every free-running token already matched (the forced run then feeds the very same tokens).
+Generation (``GenJob``, ``task: generate``) comes from ``fleet.local_gen.GenerationMixin``;
 ``stats()`` adds ``gen_calls`` and ``gen_memo_hits`` once a generation job has been submitted.
 """
 
@@ -52,30 +47,31 @@ import torch
 
 import models
 from codec import Codec, CodecError, get_codec
-from fleet.generate import generate, reference_tokens, teacher_forced_agreement
-from fleet.oracle import (
-    Done,
-    GenJob,
-    GenResult,
-    HeadJob,
-    HeadResult,
-    OracleError,
-    TailJob,
-    TailResult,
-)
-from fleet.records import GENERATIONS_SCHEMA, PROFILE_SCHEMA, TableWriter
+from fleet.local_gen import GenerationMixin, GenKey, generation_rows
+from fleet.oracle import Done, HeadJob, HeadResult, OracleError, TailJob, TailResult
+from fleet.records import PROFILE_SCHEMA, TableWriter
 from models.encoder import EncoderBatch
-from models.split import CausalSplitModel, ModelError, SplitModel
+from models.split import ModelError, SplitModel
 
 LM, ENCODER, VISION = "causal-lm", "sentence-embedding", "image-classification"
 Key = tuple[str, int, str, int, int, int]  # model, split, codec key, input, seq_len, step
-GenKey = tuple[str, int, str, int, int, int]  # model, split, codec, input, prompt, new tokens
+__all__ = [
+    "ENCODER",
+    "LM",
+    "VISION",
+    "GenKey",
+    "Key",
+    "LocalOracle",
+    "generation_rows",
+    "profile_rows",
+]
 
 
-class LocalOracle:
+class LocalOracle(GenerationMixin):
     """Real compute in process; ``preloaded`` maps names to already built models (optional)."""
 
     def __init__(self, preloaded: Mapping[str, SplitModel] | None = None) -> None:
+        super().__init__()
         self._models: dict[str, SplitModel] = dict(preloaded or {})
         self._codecs: dict[str, Codec] = {}
         self._eligible: dict[tuple[str, int], list[int]] = {}
@@ -83,9 +79,6 @@ class LocalOracle:
         self._heads: dict[Key, tuple[HeadResult, float]] = {}
         self._tails: dict[Key, tuple[TailResult, float]] = {}
         self._counts = {"head_calls": 0, "head_memo_hits": 0, "tail_calls": 0, "tail_memo_hits": 0}
-        self._gens: dict[GenKey, tuple[GenResult, float]] = {}
-        self._gen_references: dict[tuple[str, int, int, int], list[int]] = {}
-        self._gen_counts = {"gen_calls": 0, "gen_memo_hits": 0}
 
     # -- the Oracle protocol ------------------------------------------------------------------
     def submit_heads(self, jobs: Sequence[HeadJob]) -> list[Done[HeadResult]]:
@@ -93,9 +86,6 @@ class LocalOracle:
 
     def submit_tails(self, jobs: Sequence[TailJob]) -> list[Done[TailResult]]:
         return [Done(self._tail(self._key(job), job.head.payload)) for job in jobs]
-
-    def submit_generations(self, jobs: Sequence[GenJob]) -> list[Done[GenResult]]:
-        return [Done(self._generation(self._gen_key(job))) for job in jobs]
 
     def stats(self) -> dict[str, int]:
         """Jobs submitted (``*_calls``) and how many of them the memo answered; ``gen_*``
@@ -121,14 +111,6 @@ class LocalOracle:
         with TableWriter(path, PROFILE_SCHEMA) as writer:
             writer.append(self.profile_rows())
 
-    def generation_rows(self) -> dict[str, list[Any]]:
-        """GENERATIONS_SCHEMA columns, one row per generated sequence, sorted by key."""
-        return generation_rows(self._gens)
-
-    def write_generations(self, path: str | Path) -> None:
-        with TableWriter(path, GENERATIONS_SCHEMA) as writer:
-            writer.append(self.generation_rows())
-
     # -- for actors that host this oracle (fleet.shards, server.workers) -----------------------
     def key(self, job: HeadJob | TailJob) -> Key:
         """The memo key of a job: input id reduced, seq_len 0 where the model ignores it."""
@@ -149,12 +131,6 @@ class LocalOracle:
         key = self._key(job)
         self._tail(key, payload)
         return self._tails[key]
-
-    def run_generation(self, job: GenJob) -> tuple[GenResult, float]:
-        """The sequence's result and the wall seconds it took when first computed."""
-        key = self._gen_key(job)
-        self._generation(key)
-        return self._gens[key]
 
     # -- heads and tails ----------------------------------------------------------------------
     def _head(self, key: Key) -> HeadResult:
@@ -207,46 +183,6 @@ class LocalOracle:
         self._tails[key] = (result, time.perf_counter() - start)
         return result
 
-    def _generation(self, key: GenKey) -> GenResult:
-        self._gen_counts["gen_calls"] += 1
-        if key in self._gens:
-            self._gen_counts["gen_memo_hits"] += 1
-            return self._gens[key][0]
-        name, split, codec_text, input_id, prompt_tokens, new_tokens = key
-        model = self._models[name]  # loaded and checked by _gen_key
-        assert isinstance(model, CausalSplitModel)
-        prompt = self._input(model, input_id, prompt_tokens)
-        codec = self._codec(codec_text)  # unused at split 0 (ids), but the key must be valid
-        start = time.perf_counter()  # the unsplit reference is part of the first key's work
-        reference_key = (name, input_id, prompt_tokens, new_tokens)
-        if reference_key not in self._gen_references:
-            self._gen_references[reference_key] = reference_tokens(model, prompt, new_tokens)
-        reference = self._gen_references[reference_key]
-        try:
-            trace = generate(model, split, codec, prompt, new_tokens, reference=reference)
-            agreement = 1.0
-            if trace.matching_prefix < new_tokens:
-                agreement = teacher_forced_agreement(
-                    model, split, codec, prompt, new_tokens, reference=reference
-                )
-        except CodecError as exc:
-            raise OracleError(
-                f"{name} split {split} input {input_id}: codec {codec_text} failed while "
-                f"generating ({exc}); pick another codec for this split"
-            ) from exc
-        result = GenResult(
-            prompt_raw_bytes=trace.raw_bytes[0],
-            prompt_payload_bytes=trace.payload_bytes[0],
-            setup_bytes=trace.setup_bytes,
-            step_raw_bytes=trace.raw_bytes[0] // prompt_tokens,
-            step_payload_bytes=tuple(trace.payload_bytes[1:]),
-            token_bytes=4,
-            tokens_matching=trace.matching_prefix,
-            agreement=agreement,
-        )
-        self._gens[key] = (result, time.perf_counter() - start)
-        return result
-
     def _head_payload(self, key: Key) -> bytes:
         """The payload of ``key``'s head, computed here without counting it as a job."""
         before = dict(self._counts)
@@ -270,31 +206,6 @@ class LocalOracle:
         seq_len = job.seq_len if model.task == LM else 0
         eligible = self._eligible_inputs(model, seq_len)
         return (job.model, job.split, job.codec, job.input_id % len(eligible), seq_len, job.step)
-
-    def _gen_key(self, job: GenJob) -> GenKey:
-        model = self._model(job.model)
-        where = f"request {job.request_id}"
-        if not isinstance(model, CausalSplitModel):
-            raise OracleError(
-                f"{where}: {job.model} is a {model.task} model; task: generate needs a causal "
-                "LM with KV-cache sessions (e.g. smollm2-135m)"
-            )
-        try:
-            model.check_split(job.split)
-        except ModelError as exc:
-            raise OracleError(f"{where}: {exc}") from exc
-        if job.split == model.num_blocks:
-            raise OracleError(
-                f"{where}: split {job.split} runs all {model.num_blocks} blocks on the device, "
-                f"but generate needs a server tail; use a split below {model.num_blocks}"
-            )
-        for field in ("prompt_tokens", "new_tokens"):
-            value = getattr(job, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OracleError(f"{where}: {field} must be an integer >= 1, got {value!r}")
-        eligible = self._eligible_inputs(model, job.prompt_tokens, "the prompt (prompt_tokens)")
-        reduced = job.input_id % len(eligible)
-        return (job.model, job.split, job.codec, reduced, job.prompt_tokens, job.new_tokens)
 
     def _model(self, name: str) -> SplitModel:
         if name not in self._models:
@@ -375,21 +286,6 @@ def profile_rows(
         values += [head.raw_bytes, head.payload_bytes, tail.result_bytes, tail.agreement]
         values += [head_wall_s, tail_wall_s]
         for name, value in zip(PROFILE_SCHEMA.names, values, strict=True):
-            rows[name].append(value)
-    return rows
-
-
-def generation_rows(gens: Mapping[GenKey, tuple[GenResult, float]]) -> dict[str, list[Any]]:
-    """GENERATIONS_SCHEMA columns, one row per key, sorted by key."""
-    rows: dict[str, list[Any]] = {name: [] for name in GENERATIONS_SCHEMA.names}
-    for key in sorted(gens):
-        model, split, codec, input_id, prompt_tokens, new_tokens = key
-        gen, wall_s = gens[key]
-        values = [model, split, codec, json.loads(codec)["id"], input_id, prompt_tokens]
-        values += [new_tokens, gen.prompt_raw_bytes, gen.prompt_payload_bytes, gen.setup_bytes]
-        values += [gen.step_raw_bytes, list(gen.step_payload_bytes), gen.token_bytes]
-        values += [gen.tokens_matching, gen.agreement, wall_s]
-        for name, value in zip(GENERATIONS_SCHEMA.names, values, strict=True):
             rows[name].append(value)
     return rows
 

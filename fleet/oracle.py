@@ -53,6 +53,14 @@ def codec_key(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
+def full_codec_key(config: dict[str, Any]) -> str:
+    """The key of a codec's full config, defaults filled in, so equal codecs replay alike: what
+    a simulation's jobs carry. Raises ``codec.CodecError`` for a config no codec accepts."""
+    from codec import get_codec
+
+    return codec_key(get_codec(config).get_config())
+
+
 @dataclass(frozen=True, slots=True)
 class HeadJob:
     """Run ``model``'s head up to ``split`` on input ``input_id`` and encode the IF."""

@@ -23,7 +23,8 @@ The memo here (keyed by model, split, codec, reduced input id, seq_len and step)
 repeated job without any Ray call; ``stats()`` counts calls, memo hits and Ray calls. A call
 whose actor dies is resubmitted by Ray after the actor restarts (``max_restarts``,
 ``max_task_retries``); when the retries run out the job's ``result()`` raises
-``ComputeFailed`` and the simulator records the request as failed.
+``ComputeFailed`` and the simulator records the request as failed. The futures themselves
+(fetch a call's results once, record them in the memo) are in ``fleet.ray_pending``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fleet import cluster
-from fleet.local import GenKey, Key, generation_rows, profile_rows
+from fleet.local import Key, profile_rows
+from fleet.local_gen import GenKey, generation_rows
 from fleet.oracle import (
     ComputeFailed,
     Done,
@@ -47,6 +49,7 @@ from fleet.oracle import (
     TailJob,
     TailResult,
 )
+from fleet.ray_pending import GenPending, HeadPending, Placeholder, TailPending
 from fleet.shards import DeviceShard
 from fleet.workers import ComputeActor, ServerWorker
 from scenarios.schema import RaySpec
@@ -148,7 +151,7 @@ class RayOracle:
                 out.append(self._heads[key])
                 continue
             out.append(None)
-            self._heads[key] = _Placeholder()  # same key twice in one call: one job
+            self._heads[key] = Placeholder()  # same key twice in one call: one job
             batches[_actor(key, len(self.shards))].append((i, key, job))
         for shard, batch in batches.items():
             meta_ref, payload_ref = (
@@ -157,7 +160,7 @@ class RayOracle:
             self._counts["ray_calls"] += 1
             self._consumers[meta_ref] = len(batch)
             for index, (i, key, _) in enumerate(batch):
-                pending = _HeadPending(self, key, meta_ref, index)
+                pending = HeadPending(self, key, meta_ref, index)
                 self._heads[key] = pending
                 if not self.unified:  # unified actors keep their payloads; let the refs go
                     self._payload_at[key] = (payload_ref, index)
@@ -175,7 +178,7 @@ class RayOracle:
                 out.append(self._tails[key])
                 continue
             out.append(None)
-            self._tails[key] = _Placeholder()
+            self._tails[key] = Placeholder()
             batches[_actor(key, len(self.workers))].append((i, key, job))
         for worker, batch in batches.items():
             bare = [_without_payload(j) for _, _, j in batch]
@@ -195,7 +198,7 @@ class RayOracle:
             self._counts["ray_calls"] += 1
             self._consumers[ref] = len(batch)
             for index, (i, key, _) in enumerate(batch):
-                pending = _TailPending(self, key, ref, index)
+                pending = TailPending(self, key, ref, index)
                 self._tails[key] = pending
                 out[i] = pending
         return _filled(out)
@@ -222,14 +225,14 @@ class RayOracle:
                 out.append(self._gens[key])
                 continue
             out.append(None)
-            self._gens[key] = _Placeholder()  # same key twice in one call: one job
+            self._gens[key] = Placeholder()  # same key twice in one call: one job
             batches[_actor(key, len(self.shards))].append((i, key, job))
         for shard, batch in batches.items():
             ref = self.shards[shard].generations.remote([j for _, _, j in batch])
             self._counts["ray_calls"] += 1
             self._consumers[ref] = len(batch)
             for index, (i, key, _) in enumerate(batch):
-                pending = _GenPending(self, key, ref, index)
+                pending = GenPending(self, key, ref, index)
                 self._gens[key] = pending
                 out[i] = pending
         return _filled(out)
@@ -342,11 +345,6 @@ def _without_payload(job: TailJob) -> TailJob:
     )
 
 
-class _Placeholder:
-    def result(self) -> Any:
-        raise AssertionError("a placeholder is replaced before submit_* returns")
-
-
 def _filled(out: list[T | None]) -> list[T]:
     assert all(p is not None for p in out)
     return [p for p in out if p is not None]
@@ -355,50 +353,3 @@ def _filled(out: list[T | None]) -> list[T]:
 def _first_line(exc: BaseException) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-class _HeadPending:
-    __slots__ = ("_index", "_key", "_oracle", "_ref")
-
-    def __init__(self, oracle: RayOracle, key: Key, ref: Any, index: int) -> None:
-        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
-
-    def result(self) -> HeadResult:
-        done = self._oracle._head_done.get(self._key)
-        if done is not None:
-            return done[0]
-        return self._oracle._collected_head(self._key, self._oracle._fetch(self._ref, self._index))
-
-
-class _TailPending:
-    __slots__ = ("_index", "_key", "_oracle", "_ref")
-
-    def __init__(self, oracle: RayOracle, key: Key, ref: Any, index: int) -> None:
-        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
-
-    def result(self) -> TailResult:
-        done = self._oracle._tail_done.get(self._key)
-        if done is not None:
-            return done[0]
-        return self._oracle._collected_tail(self._key, self._oracle._fetch(self._ref, self._index))
-
-
-class _GenPending:
-    __slots__ = ("_index", "_key", "_oracle", "_ref")
-
-    def __init__(self, oracle: RayOracle, key: GenKey, ref: Any, index: int) -> None:
-        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
-
-    def result(self) -> GenResult:
-        oracle = self._oracle
-        done = oracle._gen_done.get(self._key)
-        if done is not None:
-            return done[0]
-        if self._key in oracle._gen_failed:  # asked again after failing: fail the same way
-            raise ComputeFailed(oracle._gen_failed[self._key])
-        try:
-            meta = oracle._fetch(self._ref, self._index)
-        except ComputeFailed as exc:
-            oracle._gen_failed[self._key] = str(exc)
-            raise
-        return oracle._collected_gen(self._key, meta)

@@ -10,8 +10,8 @@ Point ``index`` runs with seed
 ``int(np.random.SeedSequence(scenario.seed, spawn_key=(index,)).generate_state(1,
 dtype=np.uint32)[0])``: distinct per point, stable across runs and machines, and changed for
 every point by changing the scenario's seed; with ``seeds: shared`` every point runs with the
-scenario's own seed instead (common random numbers). ``seed``, ``name`` and ``sweep`` itself cannot be
-swept; two entries may not set the same place (``codec`` and ``codec.id``).
+scenario's own seed instead (common random numbers). ``seed``, ``name`` and ``sweep`` itself
+cannot be swept; two entries may not set the same place (``codec`` and ``codec.id``).
 
 A point is applied to the data the scenario was built from (``model_dump(exclude_unset=True)``:
 what the file said after validation, without filled-in defaults, so that e.g. sweeping a

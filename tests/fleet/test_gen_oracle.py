@@ -13,9 +13,10 @@ import pytest
 import torch
 
 import codec
-import fleet.local
+import fleet.local_gen
 import models
 from codec.stream import open_encoder
+from fleet.generate import reference_tokens
 from fleet.local import LocalOracle
 from fleet.oracle import ComputeFailed, Done, GenJob, GenResult, HeadJob, OracleError, codec_key
 from fleet.records import GENERATIONS_SCHEMA, read_table
@@ -105,13 +106,13 @@ def test_memo_wraps_input_ids_and_shares_the_reference(
     lm: models.CausalSplitModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = fleet.local.reference_tokens
+    real = reference_tokens
 
     def counted(model: Any, prompt: torch.Tensor, new_tokens: int) -> list[int]:
         calls.append(new_tokens)
         return real(model, prompt, new_tokens)
 
-    monkeypatch.setattr(fleet.local, "reference_tokens", counted)
+    monkeypatch.setattr(fleet.local_gen, "reference_tokens", counted)
     oracle = LocalOracle({LM: lm})
     n = len(lm.samples())  # every window is long enough for the prompt
     first = oracle.submit_generations([job(0, FP32, 3), job(0, FP32, 3 + n)])

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from fleet.local import LocalOracle
-from fleet.oracle import HeadJob, TailJob, codec_key
-from fleet.runner import _codec_key, run_one
+from fleet.oracle import HeadJob, TailJob, codec_key, full_codec_key
+from fleet.runner import run_one
 from fleet.shards import DeviceShard
 from fleet.sim import Simulation
 from fleet.workers import ServerWorker
@@ -91,7 +91,7 @@ def _simulate(scenario: Any, oracle: Any) -> list[dict[str, Any]]:
         n = len(columns["request_id"])
         rows.extend({k: columns[k][i] for k in columns} for i in range(n))
 
-    keys = [_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
+    keys = [full_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
     Simulation(scenario, oracle, run_id="t", codec_keys=keys, sink=sink, lookahead=2).run()
     return rows
 

@@ -20,7 +20,8 @@ import yaml
 
 import models
 import scenarios
-from fleet.runner import CALIBRATION_DIR, SKIPS_NAMED, _clock, _SweepBar, run
+from fleet.progress import SweepBar, clock
+from fleet.runner import CALIBRATION_DIR, SKIPS_NAMED, run
 from tests.fleet.simkit import MODEL, scenario, write_profile
 
 LINKS = {"uplink": {"kind": "ideal"}, "downlink": {"kind": "ideal"}}
@@ -156,7 +157,7 @@ def test_points_may_not_name_two_calibrations(tmp_path: Path) -> None:
 
 
 def test_clock_reads_like_a_stopwatch() -> None:
-    assert [_clock(s) for s in (0, 9.4, 59.6, 72, 3599, 3600, 3725)] == [
+    assert [clock(s) for s in (0, 9.4, 59.6, 72, 3599, 3600, 3725)] == [
         "0s",
         "9s",
         "1m00s",
@@ -168,13 +169,13 @@ def test_clock_reads_like_a_stopwatch() -> None:
 
 
 def test_sweep_bar_counts_points_and_extrapolates_from_those_it_ran() -> None:
-    bar = _SweepBar(24, 0, io.StringIO())
+    bar = SweepBar(24, 0, io.StringIO())
     assert bar.text(0.0) == "[....................] 0/24 points, 0s elapsed"
     bar.done = 7
     assert bar.text(72.0) == "[#####...............] 7/24 points, 1m12s elapsed, ~2m55s left"
     bar.done = 24
     assert bar.text(250.0) == "[####################] 24/24 points, 4m10s elapsed"
-    resumed = _SweepBar(10, 8, io.StringIO())  # 8 points finished before: not timed
+    resumed = SweepBar(10, 8, io.StringIO())  # 8 points finished before: not timed
     assert resumed.text(5.0).endswith("8/10 points, 5s elapsed")
     resumed.done = 9
     assert resumed.text(5.0).endswith("9/10 points, 5s elapsed, ~5s left")
@@ -182,7 +183,7 @@ def test_sweep_bar_counts_points_and_extrapolates_from_those_it_ran() -> None:
 
 def test_sweep_bar_prints_plain_lines_sparingly_and_redraws_in_place() -> None:
     stream = io.StringIO()
-    plain = _SweepBar(100, 0, stream)
+    plain = SweepBar(100, 0, stream)
     plain.show()
     for _ in range(100):
         plain.done += 1
@@ -194,7 +195,7 @@ def test_sweep_bar_prints_plain_lines_sparingly_and_redraws_in_place() -> None:
     assert stream.getvalue().endswith(" | running 042-x\n")
 
     stream = io.StringIO()
-    live = _SweepBar(3, 0, stream)
+    live = SweepBar(3, 0, stream)
     live.in_place = True
     for _ in range(3):
         live.done += 1

@@ -21,7 +21,8 @@ import yaml
 
 import models
 import scenarios
-from fleet.runner import CALIBRATION_DIR, RunResult, _check_coverage, run
+from fleet.calibration import check_coverage
+from fleet.runner import CALIBRATION_DIR, RunResult, run
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "scenarios"
@@ -111,7 +112,7 @@ def test_the_quickstart_calibration_covers_every_point_replayed_from_it(name: st
     main = scenarios.load(LIBRARY / f"{name}.yaml")
     assert main.replay_from == str(LIBRARY / "quickstart-calibration.yaml")
     calibration = scenarios.load(main.replay_from)
-    _check_coverage(main.replay_from, scenarios.expand(calibration), scenarios.expand(main))
+    check_coverage(main.replay_from, scenarios.expand(calibration), scenarios.expand(main))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,136 @@
+"""Calibrate-then-replay: ``replay_from`` naming a scenario file (``.yaml``/``.yml``).
+
+``calibrate`` first runs that scenario (``mode: real``, with the ``ray`` fields the replayed
+scenario sets) into ``<out>/calibration/`` through ``fleet.runner.run``, unless a finished run
+of it is already there, and returns the replayed points pointing their ``replay_from`` at that
+directory (so their manifests name it). Before any compute it checks that the calibration
+records every (model, task, lengths, split, codec) the points replay, and that the directory
+holds no run of another calibration: replay reads every profile below it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fleet import rundir
+from fleet.oracle import OracleError, full_codec_key
+from scenarios import RunSpec, Scenario, expand
+
+CALIBRATION_DIR = "calibration"  # where a run puts the calibration its replay_from names
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
+def calibration_file(points: Sequence[RunSpec]) -> str | None:
+    """The scenario file the replayed points name in ``replay_from``, if they name one."""
+    files = {
+        p.scenario.replay_from
+        for p in points
+        if p.scenario.mode == "replay"
+        and p.scenario.replay_from is not None
+        and Path(p.scenario.replay_from).suffix.lower() in SCENARIO_SUFFIXES
+    }
+    if len(files) > 1:
+        raise ValueError(
+            f"replay_from: the points name {len(files)} calibration scenarios ({sorted(files)}); "
+            "a run takes one: sweep splits and codecs inside that calibration file instead"
+        )
+    return files.pop() if files else None
+
+
+def calibrate(
+    path: str, scenario: Scenario, points: Sequence[RunSpec], out: Path, *, quiet: bool
+) -> list[RunSpec]:
+    """Run the calibration scenario at ``path`` into ``out/calibration`` (unless a finished
+    run of it is there) and return ``points`` with their ``replay_from`` pointing there."""
+    import scenarios
+    from fleet.runner import run  # the runner calls this module: import it when used
+
+    ray = scenario.ray.model_dump(mode="json", include=scenario.ray.model_fields_set)
+    calibration = scenarios.load(path, [f"ray.{k}={json.dumps(v)}" for k, v in ray.items()])
+    if calibration.mode != "real":
+        raise ValueError(
+            f"replay_from: {path} is a calibration scenario, so it must run mode: real (it has "
+            f"mode: {calibration.mode}); set mode: real there, or replay from a results directory"
+        )
+    scenarios.check(calibration)
+    specs = expand(calibration)
+    replayed = {
+        p.index for p in points if p.scenario.mode == "replay" and p.scenario.replay_from == path
+    }
+    check_coverage(path, specs, [p for p in points if p.index in replayed])
+    target = out / CALIBRATION_DIR
+    runs = {
+        target / s.name if calibration.sweep else target: rundir.run_id(s.scenario) for s in specs
+    }
+    refuse_other_runs(target, set(runs.values()), path)
+    if all(rundir.complete(where, run_id) is not None for where, run_id in runs.items()):
+        print(f"calibration {target}: finished before, skipped", file=sys.stderr)
+    else:
+        if not quiet:
+            print(f"calibration: {len(specs)} real run(s) of {path} -> {target}", file=sys.stderr)
+        if calibration.sweep is None:
+            rundir.clear_unfinished(target)
+        failed = [r for r in run(calibration, target, quiet=quiet) if r.error]
+        if failed:
+            raise OracleError(
+                f"the calibration {path} failed at {failed[0].path}: {failed[0].error}; fix "
+                "that scenario and run again (its finished points are kept)"
+            )
+    where = os.path.abspath(target)
+    return [
+        dataclasses.replace(p, scenario=p.scenario.model_copy(update={"replay_from": where}))
+        if p.index in replayed
+        else p
+        for p in points
+    ]
+
+
+def check_coverage(path: str, specs: Sequence[RunSpec], replayed: Sequence[RunSpec]) -> None:
+    """Every (model, task, seq_len, new_tokens, split, codec) that ``replayed`` needs must be
+    one that a calibration point records."""
+
+    def keys(s: Scenario) -> set[tuple[str, str, int, int, int, str]]:
+        m = s.model
+        return {
+            (
+                m.name,
+                m.task,
+                m.seq_len,
+                m.new_tokens,
+                g.split,
+                full_codec_key(s.codec_for(g).config()),
+            )
+            for g in s.fleet
+        }
+
+    have = set().union(*(keys(s.scenario) for s in specs))
+    missing = sorted(set().union(*(keys(p.scenario) for p in replayed)) - have)
+    if missing:
+        shown = "\n  ".join(map(str, missing[:8])) + ("\n  ..." if len(missing) > 8 else "")
+        raise ValueError(
+            f"replay_from: the calibration {path} does not record what this scenario replays. "
+            f"Missing (model, task, seq_len, new_tokens, split, codec):\n  {shown}\nit records:"
+            "\n  " + "\n  ".join(map(str, sorted(have))) + "\nadd those splits and codecs to "
+            "the calibration's fleet or sweep, or replay fewer"
+        )
+
+
+def refuse_other_runs(target: Path, run_ids: set[str], path: str) -> None:
+    """``target`` must hold no run that the calibration at ``path`` does not make: replay reads
+    every profile below it."""
+    for manifest in [target / "manifest.json", *sorted(target.glob("*/manifest.json"))]:
+        try:
+            run_id = json.loads(manifest.read_text()).get("run_id")
+        except (OSError, ValueError):
+            continue
+        if run_id not in run_ids:
+            raise FileExistsError(
+                f"{manifest.parent} holds run {run_id}, which the calibration {path} does not "
+                f"make (did that file change?); delete {target} to calibrate again, or choose "
+                "another --out"
+            )

@@ -1,0 +1,185 @@
+"""One run: a single scenario point (no sweep) simulated into its own results directory.
+
+``run_one`` writes ``manifest.json`` (status ``running`` first, ``complete`` or ``failed`` at
+the end; see ``fleet.rundir``), ``requests.parquet`` (row groups flushed as requests finish),
+``servers.parquet``, ``summary.json`` and, for real runs, ``profile.parquet`` (``task:
+infer``) or ``generations.parquet`` (``task: generate``): what the ``ReplayOracle`` samples
+later. ``task: generate`` runs also write ``steps.parquet``. The same scenario and seed give
+byte-identical Parquet files. Oracles are shared through the ``oracles`` cache a caller
+passes (a sweep's points reuse one actor pool); without one, the run closes its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fleet import rundir
+from fleet.calibration import CALIBRATION_DIR
+from fleet.oracle import Oracle, RecordingOracle, full_codec_key
+from fleet.progress import RunProgress
+from scenarios import Scenario
+
+if TYPE_CHECKING:
+    from fleet.sim import SimOutput, Simulation
+
+
+@dataclass(frozen=True)
+class RunResult:
+    path: Path
+    summary: dict[str, Any]
+    error: str | None = None  # a sweep point that failed: why
+
+
+def run_one(
+    scenario: Scenario, out: Path, *, quiet: bool = False, oracles: dict[str, Oracle] | None = None
+) -> RunResult:
+    """One run (no sweep) into the new or empty directory ``out``."""
+    from fleet.records import read_table
+    from fleet.summary import reason_counts, summarize, summarize_generation
+
+    if scenario.sweep is not None:
+        raise ValueError("run_one takes a single point; use run() for a sweep")
+    if out.exists() and any(p.name != CALIBRATION_DIR for p in out.iterdir()):
+        raise FileExistsError(
+            f"{out} exists and is not empty; choose another --out or delete it first"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if oracles is None:  # a run of its own: its oracle goes when it ends
+        own: dict[str, Oracle] = {}
+        try:
+            return run_one(scenario, out, quiet=quiet, oracles=own)
+        finally:
+            for oracle in own.values():
+                oracle.close()
+    run_id = rundir.run_id(scenario)
+    manifest = rundir.start_manifest(scenario, run_id)
+    rundir.write_json(out / "manifest.json", manifest)
+    wall_start = time.perf_counter()
+    try:
+        oracle = _oracle(scenario, oracles)
+        output = _simulate(scenario, oracle, run_id, out, quiet, wall_start)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        manifest.update(status="failed", error=error, ended_at=rundir.now())
+        rundir.write_json(out / "manifest.json", manifest)
+        raise
+    requests = read_table(out / "requests.parquet")
+    summary: dict[str, Any] = summarize(
+        requests,
+        read_table(out / "servers.parquet"),
+        replicas=scenario.servers.replicas,
+        sim_time_s=output.sim_time_s,
+        replica_failures=output.replica_failures,
+        replica_down_s=output.replica_down_s,
+    )
+    if scenario.model.task == "generate":
+        summary.update(
+            summarize_generation(
+                requests,
+                read_table(out / "steps.parquet"),
+                read_table(out / "servers.parquet"),
+                replicas=scenario.servers.replicas,
+                sim_time_s=output.sim_time_s,
+            )
+        )
+    summary.update(reason_counts(requests))
+    summary.update(sim_time_s=output.sim_time_s, events=output.events)
+    summary.update({f"oracle_{k}": v for k, v in output.oracle.items()})
+    rundir.write_json(out / "summary.json", summary)
+    wall_s = time.perf_counter() - wall_start
+    manifest.update(status="complete", ended_at=rundir.now(), wall_s=wall_s)
+    rundir.write_json(out / "manifest.json", manifest)
+    if not quiet:
+        print(
+            f"{scenario.name}: {output.completed:,} of {output.requests:,} requests completed "
+            f"in {output.sim_time_s:.1f} simulated s ({wall_s:.1f} s wall) -> {out}",
+            file=sys.stderr,
+        )
+    return RunResult(out, summary)
+
+
+def _simulate(
+    scenario: Scenario, oracle: Oracle, run_id: str, out: Path, quiet: bool, wall_start: float
+) -> SimOutput:
+    """Run the simulation, writing its tables into ``out`` as it goes."""
+    from fleet import records
+    from fleet.records import TableWriter
+    from fleet.sim import Simulation
+
+    keys = [full_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
+    progress = None if quiet else RunProgress(scenario, wall_start)
+    generate = scenario.model.task == "generate"
+    with contextlib.ExitStack() as stack:
+        if generate:
+            from fleet.sim_generate import GenerateSimulation
+
+            requests = stack.enter_context(
+                TableWriter(out / "requests.parquet", records.GENERATE_REQUESTS_SCHEMA)
+            )
+            steps = stack.enter_context(TableWriter(out / "steps.parquet", records.STEPS_SCHEMA))
+            sim: Simulation = GenerateSimulation(
+                scenario,
+                oracle,
+                step_sink=steps.append,
+                run_id=run_id,
+                codec_keys=keys,
+                sink=requests.append,
+                progress=progress,
+            )
+        else:
+            requests = stack.enter_context(
+                TableWriter(out / "requests.parquet", records.REQUESTS_SCHEMA)
+            )
+            sim = Simulation(
+                scenario,
+                oracle,
+                run_id=run_id,
+                codec_keys=keys,
+                sink=requests.append,
+                progress=progress,
+            )
+        output = sim.run()
+    servers_schema = records.GENERATE_SERVERS_SCHEMA if generate else records.SERVERS_SCHEMA
+    with TableWriter(out / "servers.parquet", servers_schema) as writer:
+        writer.append(output.servers)
+    if scenario.mode == "real":
+        assert isinstance(oracle, RecordingOracle)
+        if generate:
+            with TableWriter(out / "generations.parquet", records.GENERATIONS_SCHEMA) as writer:
+                writer.append(oracle.generation_rows())
+        else:
+            with TableWriter(out / "profile.parquet", records.PROFILE_SCHEMA) as writer:
+                writer.append(oracle.profile_rows())
+    return output
+
+
+def _oracle(scenario: Scenario, oracles: dict[str, Oracle]) -> Oracle:
+    """The oracle ``scenario`` runs on, from ``oracles`` or built into it (one Ray actor pool at
+    a time: building another closes the one there)."""
+    if scenario.mode == "replay":
+        assert scenario.replay_from is not None
+        key = f"replay:{scenario.replay_from}"
+        if key not in oracles:
+            from fleet.replay import ReplayOracle
+
+            oracles[key] = ReplayOracle([scenario.replay_from])
+        return oracles[key]
+    if not scenario.ray.enabled:
+        if "local" not in oracles:
+            from fleet.local import LocalOracle
+
+            oracles["local"] = LocalOracle()
+        return oracles["local"]
+    key = f"ray:{scenario.ray.model_dump_json()}:{scenario.model.name}:{scenario.model.seq_len}"
+    if key not in oracles:
+        from fleet.ray_oracle import RayOracle
+
+        for old in [k for k in oracles if k.startswith("ray:")]:
+            oracles.pop(old).close()  # one actor pool at a time
+        oracles[key] = RayOracle(scenario.ray, [(scenario.model.name, scenario.model.seq_len)])
+    return oracles[key]

@@ -1,0 +1,131 @@
+"""The bookkeeping files of one run directory: its run id, ``manifest.json`` and JSON writing.
+
+``run_id`` is derived from the resolved scenario (name plus a hash), so the same scenario and
+seed give the same id and byte-identical Parquet files; wall-clock times, versions, the git
+commit and the host live only in ``manifest.json``. A manifest says ``running`` while a run
+goes on and ``complete`` or ``failed`` at its end; ``complete`` is what lets a rerun skip a
+point, and a directory with a manifest that is not complete may be cleared and run again.
+JSON files are written atomically (temporary file, then rename), non-finite floats as null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from scenarios import Scenario
+
+
+def run_id(scenario: Scenario) -> str:
+    """Name plus a hash of what decides the results: the resolved scenario without its
+    ``ray`` section (where compute runs does not change what it computes)."""
+    return f"{scenario.name}-{_digest(scenario.model_dump(mode='json', exclude={'ray'}))}"
+
+
+def start_manifest(scenario: Scenario, run_id: str) -> dict[str, Any]:
+    """The manifest of a run that starts now: status ``running``, the resolved scenario, seed,
+    versions, git commit, host and start time."""
+    return {
+        "run_id": run_id,
+        "status": "running",
+        "seed": scenario.seed,
+        "mode": scenario.mode,
+        "scenario": scenario.model_dump(mode="json"),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "host": platform.node(),
+        "started_at": now(),
+    }
+
+
+def complete(path: Path, run_id: str) -> dict[str, Any] | None:
+    """The summary of a finished run of the same scenario at ``path``, else None. A finished
+    run of another scenario there is an error: a sweep never mixes two scenarios' points."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        if manifest.get("status") != "complete":
+            return None
+        summary: dict[str, Any] = json.loads((path / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("run_id") != run_id:
+        raise FileExistsError(
+            f"{path} holds a finished run of a different scenario (run_id "
+            f"{manifest.get('run_id')}, this point is {run_id}); choose another --out"
+        )
+    return summary
+
+
+def clear_unfinished(path: Path) -> None:
+    """Empty a point directory a previous, unfinished run left (it has our manifest)."""
+    if not path.exists() or not any(path.iterdir()):
+        return
+    if not (path / "manifest.json").exists():
+        raise FileExistsError(
+            f"{path} holds files that are not a slicer run; move them or choose another --out"
+        )
+    shutil.rmtree(path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON with sorted keys, replacing ``path`` atomically."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_finite(data), indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def now() -> str:
+    """The UTC time to the second, ISO 8601."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Python's version and those of the distributions that decide results."""
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for name in ("slicer-fleet", "numpy", "torch", "simpy", "pyarrow", "pydantic"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from, or None outside one."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() or None
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _finite(data: Any) -> Any:
+    """JSON has no NaN: non-finite floats become null."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
