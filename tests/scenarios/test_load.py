@@ -256,7 +256,8 @@ def test_override_problems_say_which_override() -> None:
     assert [str(p) for p in found] == [  # in the schema's field order
         "fleet[0].count: must be >= 1, got 0 (from --set fleet[0].count=0)",
         "servers.colour: unknown key; allowed here: replicas, hardware, dtype, batching, "
-        "routing, queue_limit, service, failures, decode_speedup, kv_cache_bytes (from --set servers.colour=red)",
+        "routing, queue_limit, service, failures, decode_speedup, kv_cache_bytes "
+        "(from --set servers.colour=red)",
     ]
     bad = one(TEXT, "fleet[3].count=1")
     assert bad.path == "fleet[3].count" and bad.origin == "from --set fleet[3].count=1"
