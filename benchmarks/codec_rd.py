@@ -9,8 +9,8 @@ NMSE (whole tensor and worst row), cosine, max abs error, encode/decode MB/s of 
 core, and SLICER's entropy-coding overhead. Then the targets: the budget promise, the Pareto
 front, the distance to the reference rate, throughput on >= 1 MB tensors against memcpy measured
 in the same run, and the per-token case (one 576-value row). With ``--out DIR`` it also writes
-``DIR/report.md`` (the printed tables) and ``DIR/rd.json`` (one record per tensor and codec setting,
-see ``rd_records``; ``analysis.plots.rate_distortion`` draws it).
+``DIR/report.md`` (the printed tables), ``DIR/rd.json`` (one record per tensor and codec setting,
+see ``rd_records``) and ``DIR/rate-distortion.png``/``.svg`` (``analysis.plots.rate_distortion``).
 """
 
 from __future__ import annotations
@@ -363,10 +363,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.md").write_text(f"# Codec benchmark\n\n{text}\n")
-        records = json.dumps(rd_records(points), indent=1, allow_nan=False)
+        rows = rd_records(points)
+        records = json.dumps(rows, indent=1, allow_nan=False)
         (args.out / "rd.json").write_text(records + "\n")
+        from analysis.plots import rate_distortion, save
+
+        figures = save(rate_distortion(rows), args.out / "rate-distortion")
         print(f"\nreport written to {args.out / 'report.md'}")
-        print(f"rate-distortion points written to {args.out / 'rd.json'}")
+        print(f"rate-distortion points written to {args.out / 'rd.json'}, figure {figures[0]}")
 
 
 if __name__ == "__main__":
