@@ -311,7 +311,7 @@ class Simulation:
         stop = min(stop, self.n_requests)
         if stop <= self._prefetched:
             return
-        jobs = [self._head_job(rid) for rid in range(self._prefetched, stop)]
+        jobs = [self._prefetch_job(rid) for rid in range(self._prefetched, stop)]
         self._prefetched = stop
         assert self._prefetch is not None
         self._prefetch(jobs)
@@ -350,6 +350,10 @@ class Simulation:
         self.t["t_head_start_s"][rid] = now
         self._head_jobs.append((rid, self._head_job(rid)))
         self._at(now + g.head_s, self._head_ended, rid)
+
+    def _prefetch_job(self, rid: int) -> Any:
+        """The job an oracle may compute ahead of time for request ``rid``."""
+        return self._head_job(rid)
 
     def _head_job(self, rid: int) -> HeadJob:
         g = self.groups[self._group_of[rid]]

@@ -181,14 +181,8 @@ class GenerateSimulation(Simulation):
             model.new_tokens,
         )
 
-    def _prefetch_up_to(self, stop: int) -> None:
-        stop = min(stop, self.n_requests)
-        if stop <= self._prefetched:
-            return
-        jobs = [self._gen_job(rid) for rid in range(self._prefetched, stop)]
-        self._prefetched = stop
-        assert self._prefetch is not None
-        self._prefetch(jobs)
+    def _prefetch_job(self, rid: int) -> GenJob:
+        return self._gen_job(rid)
 
     def _flush_jobs(self) -> None:
         jobs = list(self._gen_jobs)

@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from codec import get_codec
-from fleet.oracle import codec_key
-from fleet.records import GENERATIONS_SCHEMA, TableWriter
 from scenarios import Scenario
-from tests.fleet.simkit import MODEL, scenario, write_profile
+from tests.fleet.simkit import MODEL, scenario, write_generations, write_profile
 
 #: Free text from the scenario file: the report must escape it.
 RISKY_DESCRIPTION = "tiny <b>fleet</b> & 'friends' <script>alert(1)</script>"
@@ -82,29 +79,7 @@ def make_generate(root: Path) -> Path:
     from fleet.runner import run_one
 
     profile = root / "gen-profile"
-    profile.mkdir(parents=True)
-    key = codec_key(get_codec({"id": "fp32"}).get_config())
-    with TableWriter(profile / "generations.parquet", GENERATIONS_SCHEMA) as writer:
-        writer.append(
-            {
-                "model": [MODEL] * 2,
-                "split": [4, 4],
-                "codec": [key, key],
-                "codec_id": ["fp32", "fp32"],
-                "input_id": [0, 1],
-                "prompt_tokens": [8, 8],
-                "new_tokens": [3, 3],
-                "prompt_raw_bytes": [18432, 18432],
-                "prompt_payload_bytes": [100, 300],
-                "setup_bytes": [20, 20],
-                "step_raw_bytes": [2304, 2304],
-                "step_payload_bytes": [[50, 60], [70, 80]],
-                "token_bytes": [4, 4],
-                "tokens_matching": [3, 1],
-                "agreement": [1.0, 0.5],
-                "wall_s": [0.0, 0.0],
-            }
-        )
+    write_generations(profile)
     s = scenario(
         profile,
         name="tiny-generate",

@@ -128,3 +128,35 @@ def simulate(s: Scenario, oracle: Any = None) -> tuple[Any, list[dict[str, Any]]
     output = sim.run()
     rows = [row for chunk in chunks for row in chunk.to_pylist()]
     return output, sorted(rows, key=lambda r: r["request_id"])
+
+
+def write_generations(directory: Path) -> Path:
+    """A generations.parquet of two fp32 sequences at split 4 (8-token prompts, 3 new tokens):
+    input 0 sends a 100 B prompt and frames of 50 and 60 B, input 1 a 300 B prompt and frames of
+    70 and 80 B, both with 20 B of stream set-up; 3 and 1 leading tokens match."""
+    from fleet.records import GENERATIONS_SCHEMA
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "generations.parquet"
+    with TableWriter(path, GENERATIONS_SCHEMA) as writer:
+        writer.append(
+            {
+                "model": [MODEL] * 2,
+                "split": [4, 4],
+                "codec": [fp32_key()] * 2,
+                "codec_id": ["fp32", "fp32"],
+                "input_id": [0, 1],
+                "prompt_tokens": [8, 8],
+                "new_tokens": [3, 3],
+                "prompt_raw_bytes": [18432, 18432],
+                "prompt_payload_bytes": [100, 300],
+                "setup_bytes": [20, 20],
+                "step_raw_bytes": [2304, 2304],
+                "step_payload_bytes": [[50, 60], [70, 80]],
+                "token_bytes": [4, 4],
+                "tokens_matching": [3, 1],
+                "agreement": [1.0, 0.5],
+                "wall_s": [0.0, 0.0],
+            }
+        )
+    return path

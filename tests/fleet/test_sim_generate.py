@@ -265,33 +265,12 @@ def test_runner_writes_steps_and_generation_metrics(tmp_path: Path) -> None:
 
 
 def test_a_replayed_generate_run_spends_the_recorded_bytes(tmp_path: Path) -> None:
-    from fleet.records import GENERATIONS_SCHEMA, TableWriter, read_table
+    from fleet.records import read_table
     from fleet.runner import run_one
+    from tests.fleet.simkit import write_generations
 
     profile = tmp_path / "real"
-    profile.mkdir()
-    key = codec_key(get_codec({"id": "fp32"}).get_config())
-    with TableWriter(profile / "generations.parquet", GENERATIONS_SCHEMA) as writer:
-        writer.append(
-            {
-                "model": [MODEL] * 2,
-                "split": [4, 4],
-                "codec": [key, key],
-                "codec_id": ["fp32", "fp32"],
-                "input_id": [0, 1],
-                "prompt_tokens": [8, 8],
-                "new_tokens": [3, 3],
-                "prompt_raw_bytes": [18432, 18432],
-                "prompt_payload_bytes": [100, 300],
-                "setup_bytes": [20, 20],
-                "step_raw_bytes": [2304, 2304],
-                "step_payload_bytes": [[50, 60], [70, 80]],
-                "token_bytes": [4, 4],
-                "tokens_matching": [3, 1],
-                "agreement": [1.0, 0.5],
-                "wall_s": [0.0, 0.0],
-            }
-        )
+    write_generations(profile)
     s = _scenario(replay_from=str(profile), fleet0={"count": 6}, model={"inputs": 2})
     run_one(s, tmp_path / "run", quiet=True)
     requests = read_table(tmp_path / "run" / "requests.parquet").to_pylist()
