@@ -387,11 +387,7 @@ class Simulation:
         self.payload_bytes[rid] = result.payload_bytes
         self._heads[rid] = result
         self.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
-        self._busy[dev] = False
-        self._free_at[dev] = encode_end_s
-        if dev in self._waiting:
-            self._busy[dev] = True
-            self._at(encode_end_s, self._wake, dev)
+        self._free_device(dev, encode_end_s)
         cell_up = self.links.group_cell[gi][0]
         if cell_up is None:
             start_s, arrive_s = self.links.link(dev, 0).send(encode_end_s, result.payload_bytes)
@@ -406,12 +402,16 @@ class Simulation:
         dev = self._device_of[rid]
         self.t["t_head_end_s"][rid] = now
         self.energy_j[rid] = self.groups[self._group_of[rid]].head_energy_j
+        self._free_device(dev, now)
+        self._finish(rid, FAILED, f"head: {exc}")
+
+    def _free_device(self, dev: int, at_s: float) -> None:
+        """Device ``dev`` is free from ``at_s``: its next waiting request starts then."""
         self._busy[dev] = False
-        self._free_at[dev] = now
+        self._free_at[dev] = at_s
         if dev in self._waiting:
             self._busy[dev] = True
-            self._at(now, self._wake, dev)
-        self._finish(rid, FAILED, f"head: {exc}")
+            self._at(at_s, self._wake, dev)
 
     def _cell_send(self, event: Any) -> None:
         rid = event.value

@@ -385,12 +385,7 @@ class GenerateSimulation(Simulation):
         """The sequence is over: its device takes its next request."""
         self._gens.pop(rid, None)
         self._step_at.pop(rid, None)
-        dev = self._device_of[rid]
-        self._busy[dev] = False
-        self._free_at[dev] = self.env.now
-        if dev in self._waiting:
-            self._busy[dev] = True
-            self._at(self.env.now, self._wake, dev)
+        self._free_device(self._device_of[rid], self.env.now)
 
     # ------------------------------------------------------------------ records
     def _step_row(self, rid: int, token: int, done_s: float) -> None:
