@@ -194,7 +194,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios.check(scenario)
     out = Path(args.out) if args.out is not None else None
     results = run(scenario, out, quiet=args.quiet)
-    keys = ("requests", "completed", "dropped", "p50_latency_s", "p95_latency_s", "throughput_rps")
+    keys: tuple[str, ...] = ("requests", "completed", "dropped", "p50_latency_s", "p95_latency_s")
+    if scenario.model.task == "generate":
+        keys += ("p95_ttft_s", "p95_tpot_s", "uplink_bits_per_token", "mean_agreement")
+    else:
+        keys += ("throughput_rps",)
     rows = [[r.path.name, *(r.summary.get(k, "-") for k in keys)] for r in results]
     print(_table(["run", *keys], rows))
     where = results[0].path if len(results) == 1 else results[0].path.parent

@@ -177,3 +177,31 @@ def test_replay_without_the_split_is_a_clear_error(
     err = capsys.readouterr().err
     assert "the replay profile has no rows" in err and "split=5" in err
     assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_run_of_a_generate_scenario_prints_token_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fleet.simkit import MODEL, write_generations
+
+    write_generations(tmp_path / "real")
+    text = f"""
+name: gen-cli
+seed: 2
+requests_per_device: 1
+mode: replay
+replay_from: real
+model: {{name: "{MODEL}", task: generate, seq_len: 8, max_new_tokens: 3, inputs: 2}}
+codec: fp32
+fleet:
+  - {{name: g, count: 4, hardware: ideal, split: 4, arrivals: {{kind: periodic, period_s: 1}},
+     uplink: {{bandwidth_mbps: 1}}, downlink: {{kind: ideal}}}}
+servers: {{hardware: h100-sxm}}
+"""
+    path = tmp_path / "gen.yaml"
+    path.write_text(text)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "p95_tpot_s" in printed and "uplink_bits_per_token" in printed
+    assert "throughput_rps" not in printed
+    assert (tmp_path / "out" / "steps.parquet").exists()
