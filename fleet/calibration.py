@@ -91,15 +91,16 @@ def calibrate(
 
 
 def check_coverage(path: str, specs: Sequence[RunSpec], replayed: Sequence[RunSpec]) -> None:
-    """Every (model, task, seq_len, new_tokens, split, codec) that ``replayed`` needs must be
-    one that a calibration point records."""
+    """Every (model, task, prompts, seq_len, new_tokens, split, codec) that ``replayed`` needs
+    must be one that a calibration point records."""
 
-    def keys(s: Scenario) -> set[tuple[str, str, int, int, int, str]]:
+    def keys(s: Scenario) -> set[tuple[str, str, str, int, int, int, str]]:
         m = s.model
         return {
             (
                 m.name,
                 m.task,
+                m.prompts,
                 m.seq_len,
                 m.new_tokens,
                 g.split,
@@ -114,7 +115,8 @@ def check_coverage(path: str, specs: Sequence[RunSpec], replayed: Sequence[RunSp
         shown = "\n  ".join(map(str, missing[:8])) + ("\n  ..." if len(missing) > 8 else "")
         raise ValueError(
             f"replay_from: the calibration {path} does not record what this scenario replays. "
-            f"Missing (model, task, seq_len, new_tokens, split, codec):\n  {shown}\nit records:"
+            "Missing (model, task, prompts, seq_len, new_tokens, split, codec):"
+            f"\n  {shown}\nit records:"
             "\n  " + "\n  ".join(map(str, sorted(have))) + "\nadd those splits and codecs to "
             "the calibration's fleet or sweep, or replay fewer"
         )

@@ -1,15 +1,19 @@
 """The local oracle: runs real heads, the real codec and real tails in this process.
 
 Every job runs alone (a batch of one), so its bytes and answer never depend on which jobs were
-submitted together. Results are memoised by (model, split, codec key, input, seq_len, step)
-for the oracle's life (payloads included: about one IF per distinct key); every future returned
-is already ``Done``. ``stats()`` counts jobs submitted (``head_calls``, ``tail_calls``) and how
-many of them the memo answered (``*_memo_hits``).
+submitted together. Results are memoised by (model, split, codec key, input, seq_len, step,
+prompts) for the oracle's life (payloads included: about one IF per distinct key); every future
+returned is already ``Done``. ``stats()`` counts jobs submitted (``head_calls``,
+``tail_calls``) and how many of them the memo answered (``*_memo_hits``).
 
-Inputs: input id i is ``eligible[i % len(eligible)]`` of ``model.samples()``; for causal LMs
-the eligible samples are those with at least ``seq_len`` tokens, cut to exactly ``seq_len``.
-Vision models and sentence encoders ignore ``seq_len`` (an encoder input is one whole sentence);
-their memo keys and profile rows carry ``seq_len`` 0, which ``ReplayOracle`` matches to any.
+Inputs: input id i is ``eligible[i % len(eligible)]`` of the model's samples; for causal LMs
+the samples are the windows of the job's ``prompts`` text (``lee-background``:
+``model.samples()``, the Lee background windows; ``lee-test``: ``model.token_windows("test")``,
+the 50 held-out documents) and the eligible ones are those with at least ``seq_len`` tokens,
+cut to exactly ``seq_len``. Vision models and sentence encoders ignore ``seq_len`` and
+``prompts`` (an encoder input is one whole sentence of ``model.samples()``); their memo keys and
+profile rows carry ``seq_len`` 0 and ``prompts`` ``lee-background``, and ``ReplayOracle``
+matches a ``seq_len`` 0 group to jobs of any ``seq_len`` and ``prompts``.
 
 What crosses the uplink at each split ``s`` of a model with ``L`` blocks:
 
@@ -48,16 +52,29 @@ import torch
 import models
 from codec import Codec, CodecError, get_codec
 from fleet.local_gen import GenerationMixin, GenKey, generation_rows
-from fleet.oracle import Done, HeadJob, HeadResult, OracleError, TailJob, TailResult
+from fleet.oracle import (
+    DEFAULT_PROMPTS,
+    Done,
+    HeadJob,
+    HeadResult,
+    OracleError,
+    TailJob,
+    TailResult,
+)
 from fleet.records import PROFILE_SCHEMA, TableWriter
 from models.encoder import EncoderBatch
-from models.split import ModelError, SplitModel
+from models.llm import LlamaSplit
+from models.split import ModelError, Sample, SplitModel
+from models.text import Corpus
 
 LM, ENCODER, VISION = "causal-lm", "sentence-embedding", "image-classification"
-Key = tuple[str, int, str, int, int, int]  # model, split, codec key, input, seq_len, step
+Key = tuple[str, int, str, int, int, int, str]  # model, split, codec, input, seq_len, step, prompts
+#: ``prompts`` value (``ModelSpec.prompts``) -> the Lee corpus its windows come from.
+PROMPT_CORPORA: dict[str, Corpus] = {"lee-background": "background", "lee-test": "test"}
 __all__ = [
     "ENCODER",
     "LM",
+    "PROMPT_CORPORA",
     "VISION",
     "GenKey",
     "Key",
@@ -74,8 +91,9 @@ class LocalOracle(GenerationMixin):
         super().__init__()
         self._models: dict[str, SplitModel] = dict(preloaded or {})
         self._codecs: dict[str, Codec] = {}
-        self._eligible: dict[tuple[str, int], list[int]] = {}
-        self._references: dict[tuple[str, int, int], np.ndarray] = {}
+        self._windows: dict[tuple[str, str], Sequence[Sample]] = {}
+        self._eligible: dict[tuple[str, str, int], list[int]] = {}
+        self._references: dict[tuple[str, int, int, str], np.ndarray] = {}
         self._heads: dict[Key, tuple[HeadResult, float]] = {}
         self._tails: dict[Key, tuple[TailResult, float]] = {}
         self._counts = {"head_calls": 0, "head_memo_hits": 0, "tail_calls": 0, "tail_memo_hits": 0}
@@ -98,13 +116,14 @@ class LocalOracle(GenerationMixin):
         ``write_profile`` still work after ``close``."""
         self._models.clear()
         self._codecs.clear()
+        self._windows.clear()
         self._references.clear()
         self._gen_references.clear()
 
     # -- the replay profile -------------------------------------------------------------------
     def profile_rows(self) -> dict[str, list[Any]]:
         """PROFILE_SCHEMA columns, one row per input whose head and tail both ran, sorted by
-        (model, split, codec, input_id, seq_len)."""
+        (model, split, codec, input_id, seq_len, prompts)."""
         return profile_rows(self._heads, self._tails)
 
     def write_profile(self, path: str | Path) -> None:
@@ -113,12 +132,15 @@ class LocalOracle(GenerationMixin):
 
     # -- for actors that host this oracle (fleet.shards, server.workers) -----------------------
     def key(self, job: HeadJob | TailJob) -> Key:
-        """The memo key of a job: input id reduced, seq_len 0 where the model ignores it."""
+        """The memo key of a job: input id reduced, seq_len 0 and prompts ``lee-background``
+        where the model ignores them."""
         return self._key(job)
 
-    def input_count(self, model: str, seq_len: int) -> int:
-        """How many distinct inputs ``model`` has at ``seq_len`` (input ids wrap around)."""
-        return len(self._eligible_inputs(self._model(model), seq_len))
+    def input_count(self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS) -> int:
+        """How many distinct inputs ``model`` has at ``seq_len`` in the ``prompts`` text (input
+        ids wrap around)."""
+        split_model = self._model(model)
+        return len(self._eligible_inputs(split_model, seq_len, prompts=prompts))
 
     def run_head(self, job: HeadJob) -> tuple[HeadResult, float]:
         """The head's result (with payload) and the wall seconds it took when first computed."""
@@ -138,9 +160,9 @@ class LocalOracle(GenerationMixin):
         if key in self._heads:
             self._counts["head_memo_hits"] += 1
             return self._heads[key][0]
-        name, split, _, input_id, seq_len, _ = key
+        name, split, _, input_id, seq_len, _, prompts = key
         model = self._model(name)
-        x = self._input(model, input_id, seq_len)
+        x = self._input(model, input_id, seq_len, prompts)
         start = time.perf_counter()
         with torch.inference_mode():
             h = _first(model.head(_batch(model, x), split))
@@ -164,10 +186,10 @@ class LocalOracle(GenerationMixin):
             return self._tails[key][0]
         if payload is None:  # the job carries no payload: use (or compute) this oracle's head
             payload = self._head_payload(key)
-        name, split, codec_text, input_id, seq_len, _ = key
+        name, split, codec_text, input_id, seq_len, _, prompts = key
         model = self._model(name)
         start = time.perf_counter()  # the unsplit reference is part of the tail's work
-        reference = self._reference(model, input_id, seq_len)
+        reference = self._reference(model, input_id, seq_len, prompts)
         if split == model.num_blocks:  # the device reported its answer; nothing comes back
             got = np.frombuffer(payload, dtype=np.float32 if model.task == ENCODER else np.int32)
             reference, result_bytes = _report(model.task, reference), 0
@@ -204,8 +226,10 @@ class LocalOracle(GenerationMixin):
         except ModelError as exc:
             raise OracleError(f"request {job.request_id}: {exc}") from exc
         seq_len = job.seq_len if model.task == LM else 0
-        eligible = self._eligible_inputs(model, seq_len)
-        return (job.model, job.split, job.codec, job.input_id % len(eligible), seq_len, job.step)
+        prompts = self._prompts(model, job.prompts, f"request {job.request_id}")
+        eligible = self._eligible_inputs(model, seq_len, prompts=prompts)
+        reduced = job.input_id % len(eligible)
+        return (job.model, job.split, job.codec, reduced, seq_len, job.step, prompts)
 
     def _model(self, name: str) -> SplitModel:
         if name not in self._models:
@@ -238,13 +262,46 @@ class LocalOracle(GenerationMixin):
                 f"{list(h.shape)} IF ({exc}); pick another codec for this split"
             ) from exc
 
+    def _prompts(self, model: SplitModel, prompts: str, where: str) -> str:
+        """A job's ``prompts`` as keys carry it: checked for LMs, the default for the others."""
+        if model.task != LM:
+            return DEFAULT_PROMPTS
+        if prompts not in PROMPT_CORPORA:
+            raise OracleError(
+                f"{where}: prompts must be one of {sorted(PROMPT_CORPORA)}, got {prompts!r}; "
+                "jobs carry scenario.model.prompts"
+            )
+        return prompts
+
+    def _samples(self, model: SplitModel, prompts: str) -> Sequence[Sample]:
+        """The samples inputs are drawn from: ``model.samples()`` unless an LM's ``prompts``
+        names another corpus (those windows are cached per model and prompts)."""
+        if model.task != LM or prompts == DEFAULT_PROMPTS:
+            return model.samples()
+        key = (model.name, prompts)
+        if key not in self._windows:
+            try:
+                if not isinstance(model, LlamaSplit):
+                    raise ModelError(f"{type(model).__name__} has no Lee token windows")
+                self._windows[key] = model.token_windows(PROMPT_CORPORA[prompts])
+            except ModelError as exc:
+                raise OracleError(
+                    f"{model.name}: prompts {prompts!r} needs the model's tokenizer ({exc}); "
+                    f"use prompts {DEFAULT_PROMPTS!r} for this model"
+                ) from exc
+        return self._windows[key]
+
     def _eligible_inputs(
-        self, model: SplitModel, seq_len: int, what: str = "model.seq_len"
+        self,
+        model: SplitModel,
+        seq_len: int,
+        what: str = "model.seq_len",
+        prompts: str = DEFAULT_PROMPTS,
     ) -> list[int]:
-        """Indices into ``model.samples()`` of the inputs long enough for ``seq_len``."""
-        key = (model.name, seq_len)
+        """Indices into the ``prompts`` samples of the inputs long enough for ``seq_len``."""
+        key = (model.name, prompts, seq_len)
         if key not in self._eligible:
-            samples = model.samples()
+            samples = self._samples(model, prompts)
             if model.task != LM:
                 self._eligible[key] = list(range(len(samples)))
             else:
@@ -252,21 +309,26 @@ class LocalOracle(GenerationMixin):
                 self._eligible[key] = [i for i, n in enumerate(lengths) if n >= seq_len]
                 if not self._eligible[key]:
                     raise OracleError(
-                        f"{model.name}: no input has seq_len={seq_len} tokens (the longest has "
-                        f"{max(lengths, default=0)}); lower {what} in the scenario"
+                        f"{model.name}: no {prompts} input has seq_len={seq_len} tokens (the "
+                        f"longest has {max(lengths, default=0)}); lower {what} in the scenario"
                     )
         return self._eligible[key]
 
-    def _input(self, model: SplitModel, input_id: int, seq_len: int) -> torch.Tensor:
+    def _input(
+        self, model: SplitModel, input_id: int, seq_len: int, prompts: str = DEFAULT_PROMPTS
+    ) -> torch.Tensor:
         """The unbatched input of a reduced input id: ids ``[seq_len]`` for LMs."""
-        x: torch.Tensor = model.samples()[self._eligible_inputs(model, seq_len)[input_id]].x
+        index = self._eligible_inputs(model, seq_len, prompts=prompts)[input_id]
+        x: torch.Tensor = self._samples(model, prompts)[index].x
         return x[:seq_len] if model.task == LM else x
 
-    def _reference(self, model: SplitModel, input_id: int, seq_len: int) -> np.ndarray:
+    def _reference(
+        self, model: SplitModel, input_id: int, seq_len: int, prompts: str
+    ) -> np.ndarray:
         """The unsplit model's output summary on the input (see ``_summary``)."""
-        key = (model.name, input_id, seq_len)
+        key = (model.name, input_id, seq_len, prompts)
         if key not in self._references:
-            x = self._input(model, input_id, seq_len)
+            x = self._input(model, input_id, seq_len, prompts)
             with torch.inference_mode():
                 self._references[key] = _summary(model.task, model(_batch(model, x))[0])
         return self._references[key]
@@ -279,12 +341,12 @@ def profile_rows(
     both, sorted by key."""
     rows: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA.names}
     for key in sorted(k for k in heads if k in tails):
-        model, split, codec, input_id, seq_len, _ = key
+        model, split, codec, input_id, seq_len, _, prompts = key
         head, head_wall_s = heads[key]
         tail, tail_wall_s = tails[key]
         values = [model, split, codec, json.loads(codec)["id"], input_id, seq_len]
         values += [head.raw_bytes, head.payload_bytes, tail.result_bytes, tail.agreement]
-        values += [head_wall_s, tail_wall_s]
+        values += [head_wall_s, tail_wall_s, prompts]
         for name, value in zip(PROFILE_SCHEMA.names, values, strict=True):
             rows[name].append(value)
     return rows

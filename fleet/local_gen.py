@@ -5,9 +5,10 @@
 models, codecs and inputs (``_model``, ``_codec``, ``_eligible_inputs``, ``_input``).
 
 A ``GenJob`` (causal LMs at ``s < L``) is one whole sequence through ``fleet.generate`` on the
-same input as a ``task: infer`` job with ``seq_len = prompt_tokens``, memoised by (model,
-split, codec key, input, prompt_tokens, new_tokens); the unsplit greedy tokens are memoised
-per (model, input, prompt_tokens, new_tokens) and shared by every split and codec.
+same input as a ``task: infer`` job with ``seq_len = prompt_tokens`` and the same ``prompts``
+text, memoised by (model, split, codec key, input, prompt_tokens, new_tokens, prompts); the
+unsplit greedy tokens are memoised per (model, input, prompt_tokens, new_tokens, prompts) and
+shared by every split and codec.
 ``agreement`` is ``fleet.generate.teacher_forced_agreement``, or exactly 1.0 when every
 free-running token already matched (the forced run then feeds the very same tokens). The wall
 time of a key is measured when it is first computed and includes the unsplit reference run the
@@ -30,20 +31,26 @@ from fleet.oracle import Done, GenJob, GenResult, OracleError
 from fleet.records import GENERATIONS_SCHEMA, TableWriter
 from models.split import CausalSplitModel, ModelError, SplitModel
 
-GenKey = tuple[str, int, str, int, int, int]  # model, split, codec, input, prompt, new tokens
+# model, split, codec, input, prompt tokens, new tokens, prompts
+GenKey = tuple[str, int, str, int, int, int, str]
 
 
 class _Host(Protocol):
     """What ``GenerationMixin`` needs of the oracle that mixes it in."""
 
     _gens: dict[GenKey, tuple[GenResult, float]]
-    _gen_references: dict[tuple[str, int, int, int], list[int]]
+    _gen_references: dict[tuple[str, int, int, int, str], list[int]]
     _gen_counts: dict[str, int]
 
     def _model(self, name: str) -> SplitModel: ...
     def _codec(self, text: str) -> Codec: ...
-    def _eligible_inputs(self, model: SplitModel, seq_len: int, what: str = ...) -> list[int]: ...
-    def _input(self, model: SplitModel, input_id: int, seq_len: int) -> torch.Tensor: ...
+    def _prompts(self, model: SplitModel, prompts: str, where: str) -> str: ...
+    def _eligible_inputs(
+        self, model: SplitModel, seq_len: int, what: str = ..., prompts: str = ...
+    ) -> list[int]: ...
+    def _input(
+        self, model: SplitModel, input_id: int, seq_len: int, prompts: str = ...
+    ) -> torch.Tensor: ...
     def _generation(self, key: GenKey) -> GenResult: ...
     def _gen_key(self, job: GenJob) -> GenKey: ...
     def generation_rows(self) -> dict[str, list[Any]]: ...
@@ -55,7 +62,7 @@ class GenerationMixin:
 
     def __init__(self) -> None:
         self._gens: dict[GenKey, tuple[GenResult, float]] = {}
-        self._gen_references: dict[tuple[str, int, int, int], list[int]] = {}
+        self._gen_references: dict[tuple[str, int, int, int, str], list[int]] = {}
         self._gen_counts = {"gen_calls": 0, "gen_memo_hits": 0}
 
     def submit_generations(self: _Host, jobs: Sequence[GenJob]) -> list[Done[GenResult]]:
@@ -80,13 +87,13 @@ class GenerationMixin:
         if key in self._gens:
             self._gen_counts["gen_memo_hits"] += 1
             return self._gens[key][0]
-        name, split, codec_text, input_id, prompt_tokens, new_tokens = key
+        name, split, codec_text, input_id, prompt_tokens, new_tokens, prompts = key
         model = self._model(name)  # loaded and checked by _gen_key already
         assert isinstance(model, CausalSplitModel)
-        prompt = self._input(model, input_id, prompt_tokens)
+        prompt = self._input(model, input_id, prompt_tokens, prompts)
         codec = self._codec(codec_text)  # unused at split 0 (ids), but the key must be valid
         start = time.perf_counter()  # the unsplit reference is part of the first key's work
-        reference_key = (name, input_id, prompt_tokens, new_tokens)
+        reference_key = (name, input_id, prompt_tokens, new_tokens, prompts)
         if reference_key not in self._gen_references:
             self._gen_references[reference_key] = reference_tokens(model, prompt, new_tokens)
         reference = self._gen_references[reference_key]
@@ -136,21 +143,24 @@ class GenerationMixin:
             value = getattr(job, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OracleError(f"{where}: {field} must be an integer >= 1, got {value!r}")
-        eligible = self._eligible_inputs(model, job.prompt_tokens, "the prompt (prompt_tokens)")
+        prompts = self._prompts(model, job.prompts, where)
+        what = "the prompt (prompt_tokens)"
+        eligible = self._eligible_inputs(model, job.prompt_tokens, what, prompts)
         reduced = job.input_id % len(eligible)
-        return (job.model, job.split, job.codec, reduced, job.prompt_tokens, job.new_tokens)
+        lengths = (job.prompt_tokens, job.new_tokens)
+        return (job.model, job.split, job.codec, reduced, *lengths, prompts)
 
 
 def generation_rows(gens: Mapping[GenKey, tuple[GenResult, float]]) -> dict[str, list[Any]]:
     """GENERATIONS_SCHEMA columns, one row per key, sorted by key."""
     rows: dict[str, list[Any]] = {name: [] for name in GENERATIONS_SCHEMA.names}
     for key in sorted(gens):
-        model, split, codec, input_id, prompt_tokens, new_tokens = key
+        model, split, codec, input_id, prompt_tokens, new_tokens, prompts = key
         gen, wall_s = gens[key]
         values = [model, split, codec, json.loads(codec)["id"], input_id, prompt_tokens]
         values += [new_tokens, gen.prompt_raw_bytes, gen.prompt_payload_bytes, gen.setup_bytes]
         values += [gen.step_raw_bytes, list(gen.step_payload_bytes), gen.token_bytes]
-        values += [gen.tokens_matching, gen.agreement, wall_s]
+        values += [gen.tokens_matching, gen.agreement, wall_s, prompts]
         for name, value in zip(GENERATIONS_SCHEMA.names, values, strict=True):
             rows[name].append(value)
     return rows

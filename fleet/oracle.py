@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
+#: The text causal-LM inputs are windows of when a job does not say (``ModelSpec.prompts``);
+#: records written before the ``prompts`` column existed are read as this.
+DEFAULT_PROMPTS = "lee-background"
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -72,6 +75,7 @@ class HeadJob:
     input_id: int
     seq_len: int  # tokens per input (language models; vision models ignore it)
     step: int = 0
+    prompts: str = DEFAULT_PROMPTS  # the text LM inputs are windows of (ModelSpec.prompts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class TailJob:
     seq_len: int
     head: HeadResult
     step: int = 0
+    prompts: str = DEFAULT_PROMPTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,7 @@ class GenJob:
     input_id: int
     prompt_tokens: int
     new_tokens: int
+    prompts: str = DEFAULT_PROMPTS  # the corpus the prompt is a window of (ModelSpec.prompts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ heads and tails in small calls, so the actors work ahead of simulated time.
 
 Generation jobs (``task: generate``) run on the device-shard (or compute) pool, one whole
 sequence per job, batched per actor like heads, memoised in the driver by (model, split,
-codec, reduced input id, prompt_tokens, new_tokens); ``prefetch_generations`` works ahead like
-``prefetch``. The input count at a ``prompt_tokens`` not given at construction is asked of an
-actor once. Results equal ``LocalOracle``'s: the actors host one.
+codec, reduced input id, prompt_tokens, new_tokens, prompts); ``prefetch_generations`` works
+ahead like ``prefetch``. The input count at a ``prompt_tokens`` or ``prompts`` text not given at
+construction is asked of an actor once. Results equal ``LocalOracle``'s: the actors host one.
 
-The memo here (keyed by model, split, codec, reduced input id, seq_len and step) answers a
+The memo here (keyed by model, split, codec, reduced input id, seq_len, step and prompts, as
+``fleet.local`` keys them) answers a
 repeated job without any Ray call; ``stats()`` counts calls, memo hits and Ray calls. A call
 whose actor dies is resubmitted by Ray after the actor restarts (``max_restarts``,
 ``max_task_retries``); when the retries run out the job's ``result()`` raises
@@ -38,6 +39,7 @@ from fleet import cluster
 from fleet.local import Key, profile_rows
 from fleet.local_gen import GenKey, generation_rows
 from fleet.oracle import (
+    DEFAULT_PROMPTS,
     ComputeFailed,
     Done,
     GenJob,
@@ -63,7 +65,8 @@ _NO_HEAD = HeadResult(0, 0)  # a prefetched tail's head: workers read only the p
 class RayOracle:
     def __init__(self, spec: RaySpec, models: Sequence[tuple[str, int]]) -> None:
         """Start or join Ray and build the actor pools; ``models`` are the (name, seq_len)
-        pairs the run will ask for (used to reduce input ids in the memo)."""
+        pairs the run will ask for (used to reduce input ids in the memo). Their inputs are
+        loaded now for the default ``prompts`` text; another text is looked up on first use."""
         import ray
 
         cluster.connect(spec.address)
@@ -94,12 +97,14 @@ class RayOracle:
                 for _ in range(spec.server_workers or 1)
             ]
         # every actor loads the models now (start-up), not inside the first timed jobs
-        self._inputs: dict[tuple[str, int], tuple[int, int]] = {}
+        # (model, seq_len, prompts) -> (distinct inputs, the seq_len and prompts keys carry)
+        self._inputs: dict[tuple[str, int, str], tuple[int, int, str]] = {}
+        self._named = {(name, seq_len) for name, seq_len in models}
         for name, seq_len in models:
             warm = [] if self.unified else [w.warm.remote(name, seq_len) for w in self.workers]
             found = ray.get([s.inputs.remote(name, seq_len) for s in self.shards])
             ray.get(warm)
-            self._inputs[(name, seq_len)] = found[0]
+            self._inputs[(name, seq_len, DEFAULT_PROMPTS)] = found[0]
         self._heads: dict[Key, Pending[HeadResult]] = {}
         self._head_done: dict[Key, tuple[HeadResult, float]] = {}
         self._payload_at: dict[Key, tuple[Any, int]] = {}  # payload list ref, index in it
@@ -135,7 +140,17 @@ class RayOracle:
             chunk = jobs[first : first + PREFETCH_CHUNK]  # small calls: tails start early
             self._submit_heads(chunk, count=False)
             tails = [
-                TailJob(j.request_id, j.model, j.split, j.codec, j.input_id, j.seq_len, _NO_HEAD)
+                TailJob(
+                    j.request_id,
+                    j.model,
+                    j.split,
+                    j.codec,
+                    j.input_id,
+                    j.seq_len,
+                    _NO_HEAD,
+                    j.step,
+                    j.prompts,
+                )
                 for j in chunk
             ]
             self._submit_tails(tails, count=False)
@@ -272,26 +287,36 @@ class RayOracle:
 
     # -- internals ----------------------------------------------------------------------------
     def _key(self, job: HeadJob | TailJob) -> Key:
-        count, seq_len = self._inputs.get((job.model, job.seq_len), (0, 0))
-        if count == 0:
+        if (job.model, job.seq_len) not in self._named:
             raise OracleError(
                 f"RayOracle was not told about model {job.model!r} at seq_len {job.seq_len}; "
                 "pass it in `models` when building the oracle"
             )
-        return (job.model, job.split, job.codec, job.input_id % count, seq_len, job.step)
+        count, seq_len, prompts = self._input_count(job.model, job.seq_len, job)
+        reduced = job.input_id % count
+        return (job.model, job.split, job.codec, reduced, seq_len, job.step, prompts)
 
     def _gen_key(self, job: GenJob) -> GenKey:
-        lengths = (job.model, job.prompt_tokens)
-        if lengths not in self._inputs:  # not named at construction: ask an actor once
+        count, _, prompts = self._input_count(job.model, job.prompt_tokens, job)
+        lengths = (job.prompt_tokens, job.new_tokens)
+        return (job.model, job.split, job.codec, job.input_id % count, *lengths, prompts)
+
+    def _input_count(
+        self, model: str, seq_len: int, job: HeadJob | TailJob | GenJob
+    ) -> tuple[int, int, str]:
+        """(distinct inputs, the seq_len and prompts keys carry) for ``model`` at ``seq_len``
+        in ``job.prompts``; asked of an actor once where not known from construction."""
+        lengths = (model, seq_len, job.prompts)
+        if lengths not in self._inputs:
             import ray
 
             try:
-                self._inputs[lengths] = ray.get(self.shards[0].inputs.remote(*lengths))
+                found = ray.get(self.shards[0].inputs.remote(*lengths))
             except ray.exceptions.RayError as exc:  # a task error carries the actor's own
                 cause = getattr(exc, "cause", None) or exc
                 raise OracleError(f"request {job.request_id}: {_first_line(cause)}") from exc
-        reduced = job.input_id % self._inputs[lengths][0]
-        return (job.model, job.split, job.codec, reduced, job.prompt_tokens, job.new_tokens)
+            self._inputs[lengths] = found
+        return self._inputs[lengths]
 
     def _fetch(self, ref: Any, index: int) -> Any:
         """Item ``index`` of a call's result list, fetching the list once for all its jobs."""
@@ -341,7 +366,15 @@ def _actor(key: Key, actors: int) -> int:
 def _without_payload(job: TailJob) -> TailJob:
     head = HeadResult(job.head.raw_bytes, job.head.payload_bytes, None, job.head.row)
     return TailJob(
-        job.request_id, job.model, job.split, job.codec, job.input_id, job.seq_len, head, job.step
+        job.request_id,
+        job.model,
+        job.split,
+        job.codec,
+        job.input_id,
+        job.seq_len,
+        head,
+        job.step,
+        job.prompts,
     )
 
 

@@ -85,10 +85,12 @@ SERVERS_SCHEMA = pa.schema(
     ]
 )
 
-#: What a real run measured, one row per distinct (model, split, codec, input_id, seq_len):
-#: the replay oracle's source. ``codec`` is ``fleet.oracle.codec_key`` of the full config,
-#: ``codec_id`` its id; ``seq_len`` is 0 for models that ignore it (vision, encoders). The wall
-#: columns are this machine's measured seconds, informational only (never simulated time).
+#: What a real run measured, one row per distinct (model, split, codec, input_id, seq_len,
+#: prompts): the replay oracle's source. ``codec`` is ``fleet.oracle.codec_key`` of the full
+#: config, ``codec_id`` its id; ``seq_len`` is 0 for models that ignore it (vision, encoders).
+#: The wall columns are this machine's measured seconds, informational only (never simulated
+#: time). ``prompts`` is the text LM inputs are windows of (``ModelSpec.prompts``;
+#: ``lee-background`` for models that ignore it, and for files written before the column).
 PROFILE_SCHEMA = pa.schema(
     [
         ("model", pa.string()),
@@ -103,6 +105,7 @@ PROFILE_SCHEMA = pa.schema(
         ("agreement", pa.float64()),
         ("head_wall_s", pa.float64()),
         ("tail_wall_s", pa.float64()),
+        ("prompts", pa.string()),
     ]
 )
 
@@ -156,8 +159,9 @@ GENERATE_SERVER_FIELDS = [
 GENERATE_SERVERS_SCHEMA = pa.schema([*SERVERS_SCHEMA, *GENERATE_SERVER_FIELDS])
 
 #: What a real ``task: generate`` run measured, one row per distinct (model, split, codec,
-#: input_id, prompt_tokens, new_tokens): ``fleet.oracle.GenResult`` plus the wall seconds the
-#: whole sequence took on this machine (informational only).
+#: input_id, prompt_tokens, new_tokens, prompts): ``fleet.oracle.GenResult`` plus the wall
+#: seconds the whole sequence took on this machine (informational only) and the text the prompt
+#: is a window of (``ModelSpec.prompts``; ``lee-background`` for files written before it).
 GENERATIONS_SCHEMA = pa.schema(
     [
         ("model", pa.string()),
@@ -176,6 +180,7 @@ GENERATIONS_SCHEMA = pa.schema(
         ("tokens_matching", pa.int32()),
         ("agreement", pa.float64()),
         ("wall_s", pa.float64()),
+        ("prompts", pa.string()),
     ]
 )
 

@@ -2,17 +2,21 @@
 without torch.
 
 A profile (``fleet.records.PROFILE_SCHEMA``) holds one row per (model, split, codec, input_id,
-seq_len) measured by ``LocalOracle``. Rows are grouped by (model, split, codec key, seq_len)
-and sorted by input id; job ``input_id`` i gets row ``i % len(group)``, so the simulator may
-draw input ids freely. ``seq_len`` 0 in a profile means the model ignores it (vision,
-encoders): such a group answers jobs of any ``seq_len``.
+seq_len, prompts) measured by ``LocalOracle``. Rows are grouped by (model, split, codec key,
+seq_len, prompts) and sorted by input id; job ``input_id`` i gets row ``i % len(group)``, so
+the simulator may draw input ids freely. ``seq_len`` 0 in a profile means the model ignores
+it and ``prompts`` too (vision, encoders): such a group answers jobs of any ``seq_len`` and
+any ``prompts``.
 
 Generations (``GENERATIONS_SCHEMA``, ``task: generate`` runs) work the same way: rows are
-grouped by (model, split, codec key, prompt_tokens, new_tokens), sorted by input id, and job
-``input_id`` i gets row ``i % len(group)``. A path may hold profiles, generation tables or
-both: a file is read with its sibling of the other kind if there is one; a run or sweep
-directory gives every ``profile.parquet`` and ``generations.parquet`` below it. Every answer
-is prebuilt at load time, so a job costs one dict lookup and one list index.
+grouped by (model, split, codec key, prompt_tokens, new_tokens, prompts), sorted by input id,
+and job ``input_id`` i gets row ``i % len(group)``. A table written before the ``prompts``
+column existed is read as ``prompts: lee-background`` (the only text there was then).
+
+A path may hold profiles, generation tables or both: a file is read with its sibling of the
+other kind if there is one; a run or sweep directory gives every ``profile.parquet`` and
+``generations.parquet`` below it. Every answer is prebuilt at load time, so a job costs one
+dict lookup and one list index.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fleet.oracle import (
+    DEFAULT_PROMPTS,
     Done,
     GenJob,
     GenResult,
@@ -41,15 +46,17 @@ from fleet.records import GENERATIONS_SCHEMA, PROFILE_SCHEMA, read_table
 
 PROFILE_FILE = "profile.parquet"
 GENERATIONS_FILE = "generations.parquet"
-GroupKey = tuple[str, int, str, int]  # (model, split, codec key, seq_len)
-GenGroupKey = tuple[str, int, str, int, int]  # (model, split, codec, prompt_tokens, new_tokens)
-_KEY_COLUMNS = ("model", "split", "codec", "seq_len", "input_id")
-_GEN_KEY_COLUMNS = ("model", "split", "codec", "prompt_tokens", "new_tokens", "input_id")
+GroupKey = tuple[str, int, str, int, str]  # (model, split, codec key, seq_len, prompts)
+# (model, split, codec key, prompt_tokens, new_tokens, prompts)
+GenGroupKey = tuple[str, int, str, int, int, str]
+_KEY_COLUMNS = ("model", "split", "codec", "seq_len", "prompts", "input_id")
+_GEN_KEY_COLUMNS = ("model", "split", "codec", "prompt_tokens", "new_tokens", "prompts", "input_id")
 _RECORD = "record it with `slicer run SCENARIO --mode real`"
 
 
 class _Group:
-    """One (model, split, codec, seq_len)'s answers, indexed by position in input-id order."""
+    """One (model, split, codec, seq_len, prompts)'s answers, indexed by position in input-id
+    order."""
 
     __slots__ = ("heads", "tails")
 
@@ -83,7 +90,7 @@ class ReplayOracle:
     def submit_heads(self, jobs: Sequence[HeadJob]) -> list[Done[HeadResult]]:
         out = []
         for job in jobs:
-            heads = self._group(job.model, job.split, job.codec, job.seq_len).heads
+            heads = self._group(job.model, job.split, job.codec, job.seq_len, job.prompts).heads
             out.append(heads[job.input_id % len(heads)])
         self._head_calls += len(jobs)
         return out
@@ -91,7 +98,7 @@ class ReplayOracle:
     def submit_tails(self, jobs: Sequence[TailJob]) -> list[Done[TailResult]]:
         out = []
         for job in jobs:
-            tails = self._group(job.model, job.split, job.codec, job.seq_len).tails
+            tails = self._group(job.model, job.split, job.codec, job.seq_len, job.prompts).tails
             out.append(tails[job.input_id % len(tails)])
         self._tail_calls += len(jobs)
         return out
@@ -99,7 +106,8 @@ class ReplayOracle:
     def submit_generations(self, jobs: Sequence[GenJob]) -> list[Done[GenResult]]:
         out = []
         for job in jobs:
-            key = (job.model, job.split, job.codec, job.prompt_tokens, job.new_tokens)
+            lengths = (job.prompt_tokens, job.new_tokens)
+            key = (job.model, job.split, job.codec, *lengths, job.prompts)
             group = self._gen_lookup.get(key)
             if group is None:
                 group = self._gen_lookup[key] = self._resolve_generations(key)
@@ -112,20 +120,20 @@ class ReplayOracle:
         gens = {"gen_calls": self._gen_calls} if self._gen_calls else {}
         return {"head_calls": self._head_calls, "tail_calls": self._tail_calls, **gens}
 
-    def coverage(self) -> list[tuple[str, int, str, int]]:
-        """Every (model, split, codec key, seq_len) the profiles answer, sorted."""
+    def coverage(self) -> list[GroupKey]:
+        """Every (model, split, codec key, seq_len, prompts) the profiles answer, sorted."""
         return sorted(self._groups)
 
     def generation_coverage(self) -> list[GenGroupKey]:
-        """Every (model, split, codec key, prompt_tokens, new_tokens) the generation tables
-        answer, sorted."""
+        """Every (model, split, codec key, prompt_tokens, new_tokens, prompts) the generation
+        tables answer, sorted."""
         return sorted(self._gen_groups)
 
     def close(self) -> None:
         """Nothing to release: the profile lives in memory."""
 
-    def _group(self, model: str, split: int, codec: str, seq_len: int) -> _Group:
-        key = (model, split, codec, seq_len)
+    def _group(self, model: str, split: int, codec: str, seq_len: int, prompts: str) -> _Group:
+        key = (model, split, codec, seq_len, prompts)
         group = self._lookup.get(key)
         if group is None:
             group = self._resolve(key)
@@ -133,32 +141,36 @@ class ReplayOracle:
         return group
 
     def _resolve(self, key: GroupKey) -> _Group:
-        model, split, codec, seq_len = key
+        model, split, codec, seq_len, prompts = key
         codec = _canonical(codec)
-        for candidate in ((model, split, codec, seq_len), (model, split, codec, 0)):
+        candidates = [(model, split, codec, seq_len, prompts), (model, split, codec, 0, prompts)]
+        candidates.append((model, split, codec, 0, DEFAULT_PROMPTS))  # a model ignoring both
+        for candidate in candidates:
             if candidate in self._groups:
                 return self._groups[candidate]
         have = "\n  ".join(f"{c}" for c in self.coverage()) or "(nothing)"
         raise OracleError(
             f"the replay profile has no rows for model={model!r} split={split} codec={codec} "
-            f"seq_len={seq_len}; it has (model, split, codec, seq_len):\n  {have}\n"
+            f"seq_len={seq_len} prompts={prompts}; it has (model, split, codec, seq_len, "
+            f"prompts):\n  {have}\n"
             f"{_RECORD} on a scenario covering that split and codec, then replay from that run "
             f"(profiles read: {[str(f) for f in self.files]})"
         )
 
     def _resolve_generations(self, key: GenGroupKey) -> list[Done[GenResult]]:
-        model, split, codec, prompt_tokens, new_tokens = key
+        model, split, codec, prompt_tokens, new_tokens, prompts = key
         codec = _canonical(codec)
-        group = self._gen_groups.get((model, split, codec, prompt_tokens, new_tokens))
+        group = self._gen_groups.get((model, split, codec, prompt_tokens, new_tokens, prompts))
         if group is not None:
             return group
         have = "\n  ".join(f"{c}" for c in self.generation_coverage()) or "(nothing)"
         raise OracleError(
             f"the replay profile has no generations for model={model!r} split={split} "
-            f"codec={codec} prompt_tokens={prompt_tokens} new_tokens={new_tokens}; it has "
-            f"(model, split, codec, prompt_tokens, new_tokens):\n  {have}\n{_RECORD} on a "
-            "task: generate scenario covering that split, codec and those lengths, then replay "
-            f"from that run (generation tables read: {[str(f) for f in self.generation_files]})"
+            f"codec={codec} prompt_tokens={prompt_tokens} new_tokens={new_tokens} "
+            f"prompts={prompts}; it has (model, split, codec, prompt_tokens, new_tokens, "
+            f"prompts):\n  {have}\n{_RECORD} on a task: generate scenario covering that split, "
+            "codec, those lengths and prompts, then replay from that run (generation tables "
+            f"read: {[str(f) for f in self.generation_files]})"
         )
 
 
@@ -199,10 +211,13 @@ def _canonical(codec: str) -> str:
 
 def _merge(files: list[Path], schema: pa.Schema, keys: Sequence[str], what: str) -> pa.Table:
     """One table of every row of ``files``, sorted by ``keys``; a duplicate key keeps the row
-    of the first file in path order. No files: an empty table."""
+    of the first file in path order; a file without the ``prompts`` column (written before it
+    existed) reads as ``lee-background``. No files: an empty table."""
     checked = []
     for file in files:
         table = read_table(file)
+        if "prompts" in schema.names and "prompts" not in table.column_names:
+            table = table.append_column("prompts", pa.array([DEFAULT_PROMPTS] * table.num_rows))
         missing = [n for n in schema.names if n not in table.column_names]
         if missing:
             raise OracleError(
@@ -236,7 +251,13 @@ def _build_groups(table: pa.Table) -> dict[GroupKey, _Group]:
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     groups: dict[GroupKey, _Group] = {}
     for row in range(table.num_rows):
-        key = (cols["model"][row], cols["split"][row], cols["codec"][row], cols["seq_len"][row])
+        key = (
+            cols["model"][row],
+            cols["split"][row],
+            cols["codec"][row],
+            cols["seq_len"][row],
+            cols["prompts"][row],
+        )
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group([], [])
@@ -257,6 +278,7 @@ def _build_gen_groups(table: pa.Table) -> dict[GenGroupKey, list[Done[GenResult]
             cols["codec"][row],
             cols["prompt_tokens"][row],
             cols["new_tokens"][row],
+            cols["prompts"][row],
         )
         result = GenResult(
             prompt_raw_bytes=cols["prompt_raw_bytes"][row],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from fleet.oracle import GenJob, GenResult, HeadJob, OracleError
+from fleet.oracle import DEFAULT_PROMPTS, GenJob, GenResult, HeadJob, OracleError
 
 
 class DeviceShard:
@@ -56,11 +56,14 @@ class DeviceShard:
                 out.append(str(exc))
         return out
 
-    def inputs(self, model: str, seq_len: int) -> tuple[int, int]:
-        """(distinct inputs, the seq_len that keys them) for ``model`` at ``seq_len``."""
-        job = HeadJob(0, model, 0, "", 0, seq_len)
-        key = self._oracle.key(job)
-        return self._oracle.input_count(model, key[4]), key[4]
+    def inputs(
+        self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS
+    ) -> tuple[int, int, str]:
+        """(distinct inputs, the seq_len and prompts that key them) for ``model`` at
+        ``seq_len`` in the ``prompts`` text (``fleet.local``: models that ignore them carry
+        seq_len 0 and the default prompts)."""
+        key = self._oracle.key(HeadJob(0, model, 0, "", 0, seq_len, prompts=prompts))
+        return self._oracle.input_count(model, key[4], key[6]), key[4], key[6]
 
     def where(self) -> tuple[str, int]:
         """(Ray node id, process id): where this actor runs."""

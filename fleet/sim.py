@@ -358,7 +358,10 @@ class Simulation:
     def _head_job(self, rid: int) -> HeadJob:
         g = self.groups[self._group_of[rid]]
         model = self.scenario.model
-        return HeadJob(rid, model.name, g.split, g.codec_key, self._input_of[rid], model.seq_len)
+        input_id = self._input_of[rid]
+        return HeadJob(
+            rid, model.name, g.split, g.codec_key, input_id, model.seq_len, prompts=model.prompts
+        )
 
     def _flush_jobs(self) -> None:
         jobs = list(self._head_jobs)
@@ -453,6 +456,7 @@ class Simulation:
             self.server_busy_s,
         )
         model, seq_len = self.scenario.model.name, self.scenario.model.seq_len
+        prompts = self.scenario.model.prompts
         g = self.groups[self._group_of[batch[0]]]  # a batch holds one class: one split, codec
         jobs = []
         for rid in batch:  # element writes: batches are small, fancy indexing costs more
@@ -461,8 +465,9 @@ class Simulation:
             sizes[rid] = size
             busy[rid] += share_s  # a request cut by a replica failure keeps what it used
             head = self._heads[rid]  # kept until the batch ends: a failure may need it again
+            input_id = self._input_of[rid]
             jobs.append(
-                TailJob(rid, model, g.split, g.codec_key, self._input_of[rid], seq_len, head)
+                TailJob(rid, model, g.split, g.codec_key, input_id, seq_len, head, prompts=prompts)
             )
         for rid, future in zip(batch, self.oracle.submit_tails(jobs), strict=True):
             self._tail_futures[rid] = future

@@ -179,6 +179,7 @@ class GenerateSimulation(Simulation):
             self._input_of[rid],
             model.seq_len,
             model.new_tokens,
+            model.prompts,
         )
 
     def _prefetch_job(self, rid: int) -> GenJob:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fleet.oracle import HeadJob, HeadResult, OracleError, TailJob
+from fleet.oracle import DEFAULT_PROMPTS, HeadJob, HeadResult, OracleError, TailJob
 from fleet.shards import DeviceShard
 
 _EMPTY = HeadResult(0, 0)
@@ -50,11 +50,11 @@ class ServerWorker:
             out.append((result.agreement, result.result_bytes, wall_s))
         return out
 
-    def warm(self, model: str, seq_len: int) -> int:
-        """Load ``model`` and its inputs now rather than on the first tail; returns the
-        number of distinct inputs."""
-        key = self._oracle.key(TailJob(0, model, 0, "", 0, seq_len, _EMPTY))
-        return self._oracle.input_count(model, key[4])
+    def warm(self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS) -> int:
+        """Load ``model`` and its ``prompts`` inputs now rather than on the first tail; returns
+        the number of distinct inputs."""
+        key = self._oracle.key(TailJob(0, model, 0, "", 0, seq_len, _EMPTY, prompts=prompts))
+        return self._oracle.input_count(model, key[4], key[6])
 
     def where(self) -> tuple[str, int]:
         import ray
@@ -82,7 +82,14 @@ class ComputeActor(DeviceShard):
         out: list[tuple[float, int, float] | str] = []
         for job in jobs:
             head = HeadJob(
-                job.request_id, job.model, job.split, job.codec, job.input_id, job.seq_len, job.step
+                job.request_id,
+                job.model,
+                job.split,
+                job.codec,
+                job.input_id,
+                job.seq_len,
+                job.step,
+                job.prompts,
             )
             try:
                 payload = self._oracle.run_head(head)[0].payload
@@ -94,5 +101,5 @@ class ComputeActor(DeviceShard):
             out.append((result.agreement, result.result_bytes, wall_s))
         return out
 
-    def warm(self, model: str, seq_len: int) -> int:
-        return self.inputs(model, seq_len)[0]
+    def warm(self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS) -> int:
+        return self.inputs(model, seq_len, prompts)[0]

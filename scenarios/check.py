@@ -100,6 +100,16 @@ def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
                 f"{names.tasks.get(model)} model (use task: infer)",
             )
         )
+    prompts = scenario.model.prompts
+    task = names.tasks.get(model)
+    if prompts != "lee-background" and isinstance(blocks, int) and task != "causal-lm":
+        problems.append(
+            Problem(
+                "model.prompts",
+                f"prompts choose a causal language model's text; {model} is a {task} model, "
+                f"which reads its own samples (remove prompts: {prompts})",
+            )
+        )
     problems += _codec(scenario.codec, "codec", names)
     for i, group in enumerate(scenario.fleet):
         where = f"fleet[{i}]"

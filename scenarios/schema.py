@@ -87,6 +87,11 @@ class ModelSpec(_Strict):
         le=4096,
         description=f"tokens generated per request (task: generate; default {DEFAULT_NEW_TOKENS})",
     )
+    prompts: Literal["lee-background", "lee-test"] = Field(
+        default="lee-background",
+        description="causal LMs: the text inputs and generation prompts are windows of: "
+        "lee-background (300 news documents) or lee-test (the 50 held-out ones)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -51,6 +51,7 @@ def write_profile(
                 "agreement": [1.0] * n,
                 "head_wall_s": [0.0] * n,
                 "tail_wall_s": [0.0] * n,
+                "prompts": ["lee-background"] * n,
             }
         )
     return path
@@ -157,6 +158,7 @@ def write_generations(directory: Path) -> Path:
                 "tokens_matching": [3, 1],
                 "agreement": [1.0, 0.5],
                 "wall_s": [0.0, 0.0],
+                "prompts": ["lee-background"] * 2,
             }
         )
     return path

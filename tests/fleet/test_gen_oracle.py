@@ -214,7 +214,8 @@ def test_replay_wraps_input_ids_and_names_what_is_missing(
     message = str(info.value)
     assert f"no generations for model='{LM}' split=8" in message
     assert f"prompt_tokens={PROMPT} new_tokens=9" in message
-    assert f"('{LM}', 0, '{FP32}', {PROMPT}, {NEW})" in message and "--mode real" in message
+    assert f"('{LM}', 0, '{FP32}', {PROMPT}, {NEW}, 'lee-background')" in message
+    assert "prompts=lee-background;" in message and "--mode real" in message
 
 
 @pytest.fixture(scope="module")

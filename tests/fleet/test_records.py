@@ -69,6 +69,7 @@ def test_servers_and_profile_schemas() -> None:
         "agreement",
         "head_wall_s",
         "tail_wall_s",
+        "prompts",
     ]
     assert PROFILE_SCHEMA.field("seq_len").type == pa.int32()
 

@@ -16,6 +16,7 @@ from fleet.replay import ReplayOracle
 
 SLICER = codec_key({"id": "slicer", "max_nmse": 0.01})
 FP32 = codec_key({"id": "fp32"})
+BG = "lee-background"
 
 
 def row(
@@ -34,6 +35,7 @@ def row(
         "agreement": kw.get("agreement", 1.0),
         "head_wall_s": 0.01,
         "tail_wall_s": 0.02,
+        "prompts": kw.get("prompts", "lee-background"),
     }
 
 
@@ -80,10 +82,10 @@ def test_rows_are_picked_by_input_id_modulo_the_group(profile: Path) -> None:
 def test_groups_keep_codecs_and_seq_lens_apart(profile: Path) -> None:
     oracle = ReplayOracle([profile])
     assert oracle.coverage() == [
-        ("cnn", 7, SLICER, 0),
-        ("lm", 4, FP32, 64),
-        ("lm", 4, SLICER, 32),
-        ("lm", 4, SLICER, 64),
+        ("cnn", 7, SLICER, 0, BG),
+        ("lm", 4, FP32, 64, BG),
+        ("lm", 4, SLICER, 32, BG),
+        ("lm", 4, SLICER, 64, BG),
     ]
     got = oracle.submit_heads([head("lm", 4, FP32, 5), head("lm", 4, SLICER, 5, seq_len=32)])
     assert [f.result().payload_bytes for f in got] == [1011, 150]
@@ -99,7 +101,7 @@ def test_codec_text_is_matched_canonically(tmp_path: Path) -> None:
     loose = '{ "max_nmse": 0.01,  "id": "slicer" }'
     path = write(tmp_path / "p.parquet", [row("cnn", 2, loose, 0, 0, 9)])
     oracle = ReplayOracle([path])
-    assert oracle.coverage() == [("cnn", 2, SLICER, 0)]
+    assert oracle.coverage() == [("cnn", 2, SLICER, 0, BG)]
     assert oracle.submit_heads([head("cnn", 2, SLICER, 0)])[0].result().payload_bytes == 9
     assert oracle.submit_heads([head("cnn", 2, loose, 0)])[0].result().payload_bytes == 9
 

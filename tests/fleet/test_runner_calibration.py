@@ -127,8 +127,16 @@ def test_a_calibration_that_lacks_a_split_is_refused_before_any_compute(tmp_path
     out = tmp_path / "out"
     with pytest.raises(ValueError, match="does not record what this scenario replays") as info:
         run(scenarios.load(path), out, quiet=True)
-    assert "'synthetic:smollm2-135m', 'infer', 8, 0, 6," in str(info.value)
+    assert "'synthetic:smollm2-135m', 'infer', 'lee-background', 8, 0, 6," in str(info.value)
     assert not out.exists()
+
+
+def test_a_calibration_of_other_prompts_is_refused_before_any_compute(tmp_path: Path) -> None:
+    model = {"name": MODEL, "seq_len": 8, "inputs": 2, "prompts": "lee-test"}
+    path = _files(tmp_path, main={"model": model})
+    with pytest.raises(ValueError, match="does not record what this scenario replays") as info:
+        run(scenarios.load(path), tmp_path / "out", quiet=True)
+    assert "'lee-test'" in str(info.value)
 
 
 def test_a_changed_calibration_is_refused(tmp_path: Path) -> None:

@@ -112,3 +112,18 @@ def test_a_sweep_replacing_a_bad_name_in_every_point_passes() -> None:
     check(load(BASE, ["fleet[0].hardware=pi-6", "sweep.fleet[0].hardware=[raspberry-pi-5, ideal]"]))
     (problem,) = check_problems("fleet[0].hardware=pi-6", "sweep.servers.replicas=[1, 2]")
     assert problem.path == "fleet[0].hardware" and problem.message.startswith("unknown hardware")
+
+
+def test_prompts_choose_a_causal_lms_text() -> None:
+    s = load(BASE, ["model.prompts=lee-test"])
+    assert s.model.prompts == "lee-test" and load(BASE).model.prompts == "lee-background"
+    check(s)  # synthetic:smollm2-135m is a causal LM
+    with pytest.raises(ScenarioError) as caught:
+        load(BASE, ["model.prompts=lee-train"])
+    (problem,) = caught.value.problems
+    assert problem.path == "model.prompts" and "lee-test" in problem.message
+    (problem,) = check_problems("model.name=mobilenetv2", "model.prompts=lee-test")
+    assert problem.path == "model.prompts"
+    assert "mobilenetv2 is a image-classification model" in problem.message
+    assert "remove prompts: lee-test" in problem.message
+    check(load(BASE, ["model.name=mobilenetv2", "fleet[0].split=3", "fleet[1].split=0"]))
