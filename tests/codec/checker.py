@@ -156,9 +156,11 @@ def _elementwise(codec: Codec, values: np.ndarray) -> tuple[float, float] | None
         # 256 levels from min to max: half a step
         return (hi - lo) / 510.0, 0.0
     if cid == "blockwise8":
-        # absmax / 127 per block, round to nearest: half a step of the largest block's scale,
-        # plus 127 codes times the float32 rounding of a subnormal scale
-        return peak / 254.0 + 127 * SUBNORMAL_SCALE_ERROR, 0.0
+        # absmax / 127 per block, round to nearest: half a step of the largest block's scale
+        # (the scale is floored at the smallest normal float32, so at least half of that), plus
+        # 127 codes times the float32 rounding of a subnormal scale
+        step = max(peak / 127.0, float(np.finfo(np.float32).tiny))
+        return step / 2 + 127 * SUBNORMAL_SCALE_ERROR, 0.0
     if cid == "rans":
         # range widened to include 0; the zero point is rounded and codes are clipped, so the
         # error can reach a full step (not just half a step); a subnormal float32 scale is
