@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,10 +120,11 @@ class Simulation:
             self.env, scenario, self.device_group, offset_ss, trace_ss, outage_ss
         )
         self._make_servers(route_ss, service_ss, failure_ss)
-        self._head_jobs: list[tuple[int, HeadJob]] = []
-        # jobs submitted at this instant, flushed to the oracle before time moves on
-        self._unflushed: list[Any] = self._head_jobs
-        self._head_futures: dict[int, Pending[HeadResult]] = {}
+        # jobs submitted at this instant, flushed to the oracle in one call (``_submit``)
+        # before time moves on; their results by request id
+        self._jobs: list[tuple[int, Any]] = []
+        self._submit: Callable[[list[Any]], Sequence[Pending[Any]]] = oracle.submit_heads
+        self._futures: dict[int, Pending[Any]] = {}
         self._tail_futures: dict[int, Any] = {}
         self._heads: dict[int, HeadResult] = {}  # head results of requests not yet at a server
         # an oracle that can work ahead (RayOracle.prefetch) gets the jobs of the next
@@ -247,7 +248,7 @@ class Simulation:
         events = 0
         n = self.n_requests
         stop_when_done = self._stops_when_done()  # failures and repairs go on for ever
-        unflushed = self._unflushed
+        unflushed = self._jobs
         while True:
             t_next = env.peek()
             if t_next == math.inf:
@@ -348,7 +349,7 @@ class Simulation:
         g = self.groups[self._group_of[rid]]
         now = self.env.now
         self.t["t_head_start_s"][rid] = now
-        self._head_jobs.append((rid, self._head_job(rid)))
+        self._jobs.append((rid, self._head_job(rid)))
         self._at(now + g.head_s, self._head_ended, rid)
 
     def _prefetch_job(self, rid: int) -> Any:
@@ -364,18 +365,18 @@ class Simulation:
         )
 
     def _flush_jobs(self) -> None:
-        jobs = list(self._head_jobs)
-        self._head_jobs.clear()
-        futures = self.oracle.submit_heads([job for _, job in jobs])
+        jobs = list(self._jobs)
+        self._jobs.clear()
+        futures = self._submit([job for _, job in jobs])
         for (rid, _), future in zip(jobs, futures, strict=True):
-            self._head_futures[rid] = future
+            self._futures[rid] = future
 
     def _head_ended(self, event: Any) -> None:
         rid = event.value
-        if rid not in self._head_futures:
+        if rid not in self._futures:
             self._flush_jobs()
         try:
-            result = self._head_futures.pop(rid).result()
+            result: HeadResult = self._futures.pop(rid).result()
         except ComputeFailed as exc:
             self._head_failed(rid, exc)
             return

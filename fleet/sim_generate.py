@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from fleet.costs import codec_decode_s, codec_encode_s
-from fleet.oracle import ComputeFailed, GenJob, GenResult, Oracle, Pending
+from fleet.oracle import ComputeFailed, GenJob, GenResult, Oracle
 from fleet.records import GENERATE_SERVERS_SCHEMA
 from fleet.sim import COMPLETED, DROPPED, Simulation, Sink
 from server.continuous import ContinuousReplica
@@ -81,9 +81,7 @@ class GenerateSimulation(Simulation):
         super().__init__(scenario, oracle, **kwargs)
         model = scenario.model
         self.new_tokens = model.new_tokens
-        self._gen_jobs: list[tuple[int, GenJob]] = []
-        self._unflushed = self._gen_jobs
-        self._gen_futures: dict[int, Pending[GenResult]] = {}
+        self._submit = oracle.submit_generations
         self._gens: dict[int, GenResult] = {}  # sequences under way
         self._prefetch = getattr(oracle, "prefetch_generations", None)
         n = self.n_requests
@@ -185,13 +183,6 @@ class GenerateSimulation(Simulation):
     def _prefetch_job(self, rid: int) -> GenJob:
         return self._gen_job(rid)
 
-    def _flush_jobs(self) -> None:
-        jobs = list(self._gen_jobs)
-        self._gen_jobs.clear()
-        futures = self.oracle.submit_generations([job for _, job in jobs])
-        for (rid, _), future in zip(jobs, futures, strict=True):
-            self._gen_futures[rid] = future
-
     # ------------------------------------------------------------------ the device
     def _start_head(self, rid: int) -> None:
         """The device starts the sequence: its prefill over the prompt."""
@@ -201,15 +192,15 @@ class GenerateSimulation(Simulation):
         now = self.env.now
         self.t["t_head_start_s"][rid] = now
         self._step_at[rid] = [now, math.nan, math.nan, math.nan, 0.0, 0.0, 0.0]
-        self._gen_jobs.append((rid, self._gen_job(rid)))
+        self._jobs.append((rid, self._gen_job(rid)))
         self._at(now + g.head_s, self._head_ended, rid)
 
     def _head_ended(self, event: Any) -> None:
         rid = event.value
-        if rid not in self._gen_futures:
+        if rid not in self._futures:
             self._flush_jobs()
         try:
-            result = self._gen_futures.pop(rid).result()
+            result: GenResult = self._futures.pop(rid).result()
         except ComputeFailed as exc:
             del self._step_at[rid]
             self._head_failed(rid, exc)

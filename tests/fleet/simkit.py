@@ -3,7 +3,9 @@ scenario builder with ideal hardware and links unless a test says otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +164,30 @@ def write_generations(directory: Path) -> Path:
             }
         )
     return path
+
+
+@contextlib.contextmanager
+def shared_model_loads() -> Iterator[None]:
+    """``models.load`` returns one copy per model name while inside (tests that run several
+    real scenarios load each model once), with torch on one thread."""
+    import pytest
+    import torch
+
+    import models
+
+    loaded: dict[str, Any] = {}
+    real_load = models.load
+
+    def load(name: str) -> Any:
+        if name not in loaded:
+            loaded[name] = real_load(name)
+        return loaded[name]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(models, "load", load)
+            yield
+    finally:
+        torch.set_num_threads(threads)

@@ -18,27 +18,17 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-import models
 import scenarios
 from fleet.progress import SweepBar, clock
 from fleet.runner import CALIBRATION_DIR, SKIPS_NAMED, run
-from tests.fleet.simkit import MODEL, scenario, write_profile
+from tests.fleet.simkit import MODEL, scenario, shared_model_loads, write_profile
 
 LINKS = {"uplink": {"kind": "ideal"}, "downlink": {"kind": "ideal"}}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _shared_models() -> Iterator[None]:
-    loaded: dict[str, models.SplitModel] = {}
-    real_load = models.load
-
-    def load(name: str) -> models.SplitModel:
-        if name not in loaded:
-            loaded[name] = real_load(name)
-        return loaded[name]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(models, "load", load)
+    with shared_model_loads():
         yield
 
 

@@ -17,7 +17,7 @@ from fleet.records import GENERATE_REQUESTS_SCHEMA, GENERATE_SERVERS_SCHEMA, STE
 from fleet.sim_generate import GenerateSimulation
 from fleet.summary import summarize_generation
 from scenarios import Scenario
-from tests.fleet.simkit import MODEL, _merge
+from tests.fleet.simkit import MODEL, scenario
 
 PROMPT_BYTES, SETUP_BYTES, FRAMES = 100, 20, (50, 60)
 
@@ -58,31 +58,15 @@ class ScriptedOracle:
 
 
 def _scenario(**changes: Any) -> Scenario:
-    data: dict[str, Any] = {
-        "name": "gen",
-        "seed": 3,
-        "requests_per_device": 1,
-        "mode": "replay",
-        "replay_from": "unused",
-        "model": {"name": MODEL, "task": "generate", "seq_len": 8, "max_new_tokens": 3},
-        "codec": {"id": "fp32"},
-        "fleet": [
-            {
-                "name": "g",
-                "count": 1,
-                "hardware": "ideal",
-                "split": 4,
-                "arrivals": {"kind": "periodic", "period_s": 100.0, "phase_s": 0.0},
-                "uplink": {"bandwidth_mbps": 0.008},  # 1000 B/s
-                "downlink": {"kind": "ideal"},
-            }
-        ],
-        "servers": {"replicas": 1, "hardware": "ideal"},
+    """simkit's scenario as a generate run: 8-token prompts, 3 new tokens, one device sending
+    at t = 0 over a 1000 B/s uplink."""
+    fleet0 = {
+        "arrivals": {"kind": "periodic", "period_s": 100.0, "phase_s": 0.0},
+        "uplink": {"bandwidth_mbps": 0.008},  # 1000 B/s
+        **changes.pop("fleet0", {}),
     }
-    fleet0 = changes.pop("fleet0", {})
-    _merge(data["fleet"][0], fleet0)
-    _merge(data, changes)
-    return Scenario.model_validate(data)
+    model = {"task": "generate", "max_new_tokens": 3, **changes.pop("model", {})}
+    return scenario(Path("unused"), seed=3, model=model, fleet0=fleet0, **changes)
 
 
 def _run(s: Scenario, oracle: Any = None) -> tuple[Any, list[dict[str, Any]], pa.Table, pa.Table]:

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-import models
 import scenarios
 from fleet.calibration import check_coverage
 from fleet.runner import CALIBRATION_DIR, RunResult, run
+from tests.fleet.simkit import shared_model_loads
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "scenarios"
@@ -33,23 +33,8 @@ SLICER = {"id": "slicer", "max_nmse": 0.001}
 
 @pytest.fixture(scope="module", autouse=True)
 def _shared_models() -> Iterator[None]:
-    """One copy of each model for the whole module, run on one torch thread."""
-    import torch
-
-    loaded: dict[str, models.SplitModel] = {}
-    real_load = models.load
-
-    def load(name: str) -> models.SplitModel:
-        if name not in loaded:
-            loaded[name] = real_load(name)
-        return loaded[name]
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(models, "load", load)
+    with shared_model_loads():
         yield
-    torch.set_num_threads(threads)
 
 
 def _set(path: str, value: Any) -> str:
