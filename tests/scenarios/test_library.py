@@ -23,6 +23,7 @@ import scenarios
 from fleet.calibration import check_coverage
 from fleet.runner import CALIBRATION_DIR, RunResult, run
 from tests.fleet.simkit import shared_model_loads
+from tests.scenarios import golden
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "scenarios"
@@ -43,7 +44,8 @@ def _set(path: str, value: Any) -> str:
 
 
 def _run(name: str, out: Path, overrides: Sequence[str]) -> list[RunResult]:
-    """Load the bundled ``name`` with the overrides, check it, run it, expect no failure."""
+    """Load the bundled ``name`` with the overrides, check it, run it, expect no failure, and
+    find the tables it wrote equal to the recorded ones (``golden``)."""
     scenario = scenarios.load(LIBRARY / f"{name}.yaml", [*SMALL, *overrides])
     scenarios.check(scenario)
     results = run(scenario, out, quiet=True)
@@ -51,6 +53,7 @@ def _run(name: str, out: Path, overrides: Sequence[str]) -> list[RunResult]:
     for result in results:
         assert result.summary["completed"] > 0
         assert json.loads((result.path / "manifest.json").read_text())["status"] == "complete"
+    golden.check(name, [r.path for r in results])
     return results
 
 
