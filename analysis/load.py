@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fleet.records import STAGE_TIMES
+from records.tables import STAGE_TIMES
 
 RUN_FILES = ("manifest.json", "requests.parquet")
 SWEEP_FILE = "sweep.parquet"

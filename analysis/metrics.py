@@ -1,10 +1,10 @@
 """Metrics of runs and sweeps: pure functions on result tables (no file reading, no plotting).
 
-Request metrics take a ``requests`` table with the columns of ``fleet.records.REQUESTS_SCHEMA``
+Request metrics take a ``requests`` table with the columns of ``records.tables.REQUESTS_SCHEMA``
 (``GENERATE_REQUESTS_SCHEMA`` for ``task: generate``); each function reads only the columns its
 docstring names, so tests build small tables by hand. A missing column is a ``ValueError``
 naming it; an empty table, or one where nothing completed, gives NaN, never an error.
-Definitions (they match ``summary.json``'s, see ``fleet.summary``):
+Definitions (they match ``summary.json``'s, see ``records.summary``):
 
 * latency is ``t_done_s - t_arrival_s`` of completed requests; percentiles are numpy's default
   linear interpolation;
@@ -242,7 +242,7 @@ def _require(table: pa.Table, names: Sequence[str], which: str = "requests") -> 
     if missing:
         raise ValueError(
             f"the {which} table lacks columns {missing}; pass a table with the columns of "
-            f"fleet.records.{which.upper()}_SCHEMA"
+            f"records.tables.{which.upper()}_SCHEMA"
         )
 
 

@@ -162,7 +162,7 @@ def timeline(requests: pa.Table, *, max_requests: int = 30) -> Figure:
     if missing:
         raise ValueError(
             f"timeline: the requests table lacks column(s) {missing}; expected a "
-            "requests.parquet table (fleet.records.REQUESTS_SCHEMA): pass Run.requests"
+            "requests.parquet table (records.tables.REQUESTS_SCHEMA): pass Run.requests"
         )
     fig, axes = new_figure()
     ax = axes[0]

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args(argv)
     if not (args.out / "sweep.parquet").exists():
-        from fleet.runner import run
+        from fleet.run.runner import run
         from scenarios import load
 
         run(load(SCENARIO, args.overrides), args.out, quiet=False)

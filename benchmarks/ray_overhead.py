@@ -103,10 +103,10 @@ def total_rss_bytes() -> int:
 
 
 def overhead_row(devices: int, split: int) -> list[Any]:
-    from fleet import cluster
-    from fleet.oracle import full_codec_key
-    from fleet.ray_oracle import RayOracle
+    from fleet.compute import cluster
+    from fleet.compute.ray_oracle import RayOracle
     from fleet.sim import Simulation
+    from server.engine.jobs import full_codec_key
 
     s = scenario(devices, split)
     start = time.perf_counter()
@@ -144,7 +144,7 @@ def default_scenario_memory(out: Path) -> list[Any]:
         done = subprocess.run(
             [
                 sys.executable,
-                *("-m", "fleet.cli", "run", "scenarios/phones-vs-pis.yaml"),
+                *("-m", "cli.main", "run", "scenarios/phones-vs-pis.yaml"),
                 *("--out", str(out), "--quiet"),
             ],
             cwd=ROOT,
@@ -163,7 +163,7 @@ import json, sys, time
 from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
-from fleet.runner import run
+from fleet.run.runner import run
 from scenarios import load
 
 nodes, profile, out = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--splits", default="4,16,28")
     args = parser.parse_args()
-    from fleet import cluster
+    from fleet.compute import cluster
 
     cluster.connect(None)
     rows = [

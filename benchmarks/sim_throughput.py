@@ -57,7 +57,7 @@ def scenario(devices: int, profile: str | None, mode: str) -> dict[str, Any]:
 
 
 def record_profile(out: Path) -> Path:
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
     from scenarios import Scenario
 
     s = Scenario.model_validate(scenario(4, None, "real") | {"requests_per_device": 8})
@@ -66,7 +66,7 @@ def record_profile(out: Path) -> Path:
 
 
 def child(devices: int, profile: str, out: Path) -> dict[str, Any]:
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
     from scenarios import Scenario
 
     s = Scenario.model_validate(scenario(devices, profile, "replay"))

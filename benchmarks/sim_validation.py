@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from benchmarks.codec_rd import table
-from fleet.runner import run_one
+from fleet.run.runner import run_one
 from server.queueing import md1_wait_s, mm1_wait_s, mmc_wait_s
 from tests.fleet.simkit import scenario, write_profile
 

@@ -2,9 +2,9 @@
 
 Every request goes: arrival on its device -> device queue (a device runs one head at a time) ->
 head -> encode -> uplink -> server queue -> batch -> decode + tail -> downlink -> done. Stage
-durations come from ``fleet.costs`` and the links of ``fleet.network``; payload sizes and answers
-come from the oracle, which is asked when a stage starts and answered when it ends in simulated
-time. Requests are rows of numpy arrays, devices and replicas are rows of state: no simpy
+durations come from ``fleet.costs`` and the links of ``fleet.network.links``; payload sizes and
+answers come from the oracle, which is asked when a stage starts and answered when it ends in
+simulated time. Requests are rows of numpy arrays, devices and replicas are rows of state: no simpy
 process per request, so 100,000 devices run in memory and at tens of thousands of requests per
 wall second.
 
@@ -20,7 +20,7 @@ Faults: every request ends as exactly one row, ``completed``, ``dropped`` or ``f
 - ``availability``: a request that arrives while its device is offline is ``dropped``
   (``device_offline``); only arrival decides, so requests already queued on or running on a
   device that goes offline finish.
-- Link ``outages`` pause transfers (``fleet.network``).
+- Link ``outages`` pause transfers (``fleet.network.links``).
 - Replica ``failures`` (``server.replica``): the running batch's tails are never collected and
   its requests, with the failed replica's queue, are ``dropped`` (``replica_failed``) or
   enqueued again through routing (``reroute``): replica, batch and server times are reset and
@@ -44,12 +44,12 @@ import simpy
 
 from fleet.arrivals import arrival_times, offline_arrivals
 from fleet.costs import ModelCosts, codec_decode_s, codec_encode_s
-from fleet.links import FleetLinks
-from fleet.oracle import ComputeFailed, HeadJob, HeadResult, Oracle, Pending, TailJob
-from fleet.records import STAGE_TIMES
+from fleet.network.fleet_links import FleetLinks
 from models.hardware import HardwareSpec, get_hardware
+from records.tables import STAGE_TIMES
 from scenarios.schema import Scenario
 from server.batching import BatchPolicy
+from server.engine.jobs import ComputeFailed, HeadJob, HeadResult, Oracle, Pending, TailJob
 from server.replica import FailurePolicy, ServerPool
 
 COMPLETED, DROPPED, FAILED = 1, 2, 3

@@ -26,7 +26,7 @@ waiting sequences; a sequence cannot move between replicas, its KV cache lives t
 ``queue_limit`` a prompt that finds that many sequences waiting on its replica is dropped
 (``queue_full``).
 
-Records: ``requests.parquet`` (``fleet.records.GENERATE_REQUESTS_SCHEMA``), one
+Records: ``requests.parquet`` (``records.tables.GENERATE_REQUESTS_SCHEMA``), one
 ``steps.parquet`` row per token that reached its device, and per-replica windows with tokens,
 the running-batch mean and KV memory.
 """
@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 
 from fleet.costs import codec_decode_s, codec_encode_s
-from fleet.oracle import ComputeFailed, GenJob, GenResult, Oracle
-from fleet.records import GENERATE_SERVERS_SCHEMA
 from fleet.sim import COMPLETED, DROPPED, Simulation, Sink
+from records.tables import GENERATE_SERVERS_SCHEMA
 from server.continuous import ContinuousReplica
+from server.engine.jobs import ComputeFailed, GenJob, GenResult, Oracle
 
 STEP_COLUMNS = (
     "request_id",

@@ -1,14 +1,13 @@
 """Scenario files: the schema, the loader with its path-and-line errors, overrides, sweep
-expansion and the check of names that live in other packages.
+expansion: pydantic and yaml only (never torch, models or codec).
 
 ``load(path, overrides)`` returns a validated ``Scenario`` or raises ``ScenarioError``;
-``expand(scenario)`` gives one ``RunSpec`` per sweep point; ``check(scenario)`` looks models,
-hardware, codecs and files up (it imports torch; importing this package does not).
+``expand(scenario)`` gives one ``RunSpec`` per sweep point. ``fleet.run.check.check(scenario)``
+looks models, hardware, codecs and files up (it imports torch; importing this package does not).
 """
 
 from typing import Any
 
-from scenarios.check import check
 from scenarios.errors import Problem, ScenarioError
 from scenarios.load import load, loads, parse_override, set_path
 from scenarios.schema import (
@@ -60,7 +59,6 @@ __all__ = [
     "Servers",
     "ServiceOverride",
     "TraceArrivals",
-    "check",
     "expand",
     "group_links",
     "json_schema",

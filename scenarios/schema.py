@@ -4,7 +4,7 @@ A scenario names a model, a codec, one or more device groups with their arrivals
 shared cells, the server pool and an optional sweep. Unknown keys, wrong types and impossible
 values are errors; ``scenarios.load`` turns them into ``ScenarioError`` with the field path
 and the file line. Names that live in other packages (models, codecs, hardware entries) are
-checked by ``scenarios.check`` so that importing this module stays free of torch.
+checked by ``fleet.run.check`` so that importing this module stays free of torch.
 
 Validators that judge one field raise ``FieldError`` with that field's path below the model,
 so that the loader reports the field (and its line) rather than the model that holds it.

@@ -48,7 +48,7 @@ def _infer(profile: Path, **changes: Any) -> Scenario:
 
 def make_run(root: Path) -> Path:
     """A completed infer run under ``root``: 8 devices x 4 requests, none dropped."""
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
 
     write_profile(root / "profile", payload_bytes=[800, 1200, 2500, 4000])
     out = root / "run"
@@ -59,7 +59,7 @@ def make_run(root: Path) -> Path:
 def make_sweep(root: Path, sweep: dict[str, list[Any]] | None = None) -> Path:
     """A sweep under ``root``, by default fleet[0].count x servers.replicas: 3 x 2 points; 64
     devices overload one replica (queues, drops), so latency grows with the fleet."""
-    from fleet.runner import run
+    from fleet.run.runner import run
 
     write_profile(root / "profile", payload_bytes=[800, 1200, 2500, 4000])
     s = _infer(
@@ -76,7 +76,7 @@ def make_sweep(root: Path, sweep: dict[str, list[Any]] | None = None) -> Path:
 
 def make_generate(root: Path) -> Path:
     """A replayed task: generate run from a hand-written generations.parquet, under ``root``."""
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
 
     profile = root / "gen-profile"
     write_generations(profile)

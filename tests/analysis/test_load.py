@@ -15,7 +15,7 @@ import pytest
 
 from analysis import ResultsError, Run, Sweep, load, load_run, load_sweep
 from analysis import metrics as m
-from fleet.records import STAGE_TIMES
+from records.tables import STAGE_TIMES
 from tests.analysis.conftest import manifest
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from analysis import metrics as m
 from analysis.load import Run, load_sweep
-from fleet.records import GENERATE_REQUESTS_SCHEMA, REQUESTS_SCHEMA, SERVERS_SCHEMA, STEPS_SCHEMA
+from records.tables import GENERATE_REQUESTS_SCHEMA, REQUESTS_SCHEMA, SERVERS_SCHEMA, STEPS_SCHEMA
 
 NAN = float("nan")
 DONE, DROP, FAIL = "completed", "dropped", "failed"
@@ -166,7 +166,7 @@ def test_generate_metrics_from_the_generate_columns() -> None:
 
 
 def test_metrics_match_the_run_summary_on_shared_definitions() -> None:
-    from fleet.summary import summarize
+    from records.summary import summarize
 
     table = full_requests()
     servers = pa.table({"busy_s": [1.0, 0.75]})

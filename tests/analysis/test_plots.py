@@ -17,7 +17,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from analysis import plots
-from fleet.records import REQUESTS_SCHEMA, STAGE_TIMES
+from records.tables import REQUESTS_SCHEMA, STAGE_TIMES
 
 NAN = float("nan")
 STAGES = ("device", "uplink", "server_queue", "server_compute", "downlink")

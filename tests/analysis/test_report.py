@@ -21,7 +21,7 @@ import pytest
 from analysis.load import ResultsError
 from analysis.report import write_comparison, write_report
 from analysis.report_html import cell_text, label
-from fleet.cli import main
+from cli.main import main
 from tests.analysis.conftest import RISKY_DESCRIPTION, make_sweep
 
 NAME = "tiny-infer<i>&"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from fleet.oracle import codec_key
-from fleet.records import PROFILE_SCHEMA, TableWriter
+from records.tables import PROFILE_SCHEMA, TableWriter
 from scenarios import Scenario
+from server.engine.jobs import codec_key
 
 MODEL = "synthetic:smollm2-135m"
 
@@ -112,9 +112,9 @@ def simulate(s: Scenario, oracle: Any = None) -> tuple[Any, list[dict[str, Any]]
     import pyarrow as pa
 
     from codec import get_codec
-    from fleet.records import REQUESTS_SCHEMA
-    from fleet.replay import ReplayOracle
+    from fleet.compute.replay import ReplayOracle
     from fleet.sim import Simulation
+    from records.tables import REQUESTS_SCHEMA
 
     if oracle is None:
         assert s.replay_from is not None
@@ -137,7 +137,7 @@ def write_generations(directory: Path) -> Path:
     """A generations.parquet of two fp32 sequences at split 4 (8-token prompts, 3 new tokens):
     input 0 sends a 100 B prompt and frames of 50 and 60 B, input 1 a 300 B prompt and frames of
     70 and 80 B, both with 20 B of stream set-up; 3 and 1 leading tokens match."""
-    from fleet.records import GENERATIONS_SCHEMA
+    from records.tables import GENERATIONS_SCHEMA
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "generations.parquet"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.cli import main
+from cli.main import main
 
 
 def test_models_lists_every_pretrained_model(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,8 @@ import pytest
 import simpy
 
 from fleet.arrivals import offline_arrivals
-from fleet.network import (
+from fleet.compute.replay import ReplayOracle
+from fleet.network.links import (
     FixedOutages,
     Link,
     OutageLink,
@@ -27,14 +28,13 @@ from fleet.network import (
     SharedLink,
     first_outages,
 )
-from fleet.oracle import ComputeFailed, HeadJob, TailJob
-from fleet.records import REQUESTS_SCHEMA
-from fleet.replay import ReplayOracle
-from fleet.runner import run_one
-from fleet.summary import reason_counts, summarize
-from fleet.traces import Trace, constant
+from fleet.network.traces import Trace, constant
+from fleet.run.runner import run_one
+from records.summary import reason_counts, summarize
+from records.tables import REQUESTS_SCHEMA
 from scenarios import ScenarioError, loads
 from scenarios.schema import DeviceGroup, OnOffAvailability, ProbabilityAvailability
+from server.engine.jobs import ComputeFailed, HeadJob, TailJob
 from tests.fleet.simkit import fp32_key, requests, scenario, simulate, write_profile
 
 Rows = list[dict[str, Any]]

@@ -13,15 +13,23 @@ import pytest
 import torch
 
 import codec
-import fleet.local_gen
 import models
+import server.engine.local_gen
 from codec.stream import open_encoder
-from fleet.generate import reference_tokens
-from fleet.local import LocalOracle
-from fleet.oracle import ComputeFailed, Done, GenJob, GenResult, HeadJob, OracleError, codec_key
-from fleet.records import GENERATIONS_SCHEMA, read_table
-from fleet.replay import ReplayOracle
+from fleet.compute.replay import ReplayOracle
 from models.split import BlockProfile, Sample, SplitModel
+from records.tables import GENERATIONS_SCHEMA, read_table
+from server.engine.generate import reference_tokens
+from server.engine.jobs import (
+    ComputeFailed,
+    Done,
+    GenJob,
+    GenResult,
+    HeadJob,
+    OracleError,
+    codec_key,
+)
+from server.engine.local import LocalOracle
 from tests.fleet.test_generate import smollm2
 
 LM = "smollm2-135m"
@@ -112,7 +120,7 @@ def test_memo_wraps_input_ids_and_shares_the_reference(
         calls.append(new_tokens)
         return real(model, prompt, new_tokens)
 
-    monkeypatch.setattr(fleet.local_gen, "reference_tokens", counted)
+    monkeypatch.setattr(server.engine.local_gen, "reference_tokens", counted)
     oracle = LocalOracle({LM: lm})
     n = len(lm.samples())  # every window is long enough for the prompt
     first = oracle.submit_generations([job(0, FP32, 3), job(0, FP32, 3 + n)])
@@ -220,7 +228,7 @@ def test_replay_wraps_input_ids_and_names_what_is_missing(
 
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
-    from fleet import cluster
+    from fleet.compute import cluster
 
     cluster.connect(None)
     yield
@@ -231,7 +239,7 @@ def ray_local() -> Iterator[None]:
 def test_ray_generations_equal_local_ones(
     ray_local: None, oracle: LocalOracle, lm: models.CausalSplitModel
 ) -> None:
-    from fleet.ray_oracle import RayOracle
+    from fleet.compute.ray_oracle import RayOracle
     from scenarios.schema import RaySpec
 
     jobs = [job(8, SLICER, 1), job(0, FP32, 2, prompt_tokens=20)]  # 20: asked of an actor

@@ -12,7 +12,7 @@ import torch
 import codec
 import models
 from codec.stream import open_encoder
-from fleet.generate import (
+from server.engine.generate import (
     _forced_batched,
     _forced_stepwise,
     generate,

@@ -12,11 +12,19 @@ import pytest
 import torch
 
 import models
-from fleet.local import LocalOracle
-from fleet.oracle import Done, HeadJob, HeadResult, OracleError, TailJob, TailResult, codec_key
-from fleet.records import read_table
-from fleet.replay import ReplayOracle
+from fleet.compute.replay import ReplayOracle
 from models.split import BlockProfile, Sample, SplitModel
+from records.tables import read_table
+from server.engine.jobs import (
+    Done,
+    HeadJob,
+    HeadResult,
+    OracleError,
+    TailJob,
+    TailResult,
+    codec_key,
+)
+from server.engine.local import LocalOracle
 
 FP32 = codec_key({"id": "fp32"})
 SLICER = codec_key({"id": "slicer", "max_nmse": 0.01})

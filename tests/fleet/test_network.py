@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import simpy
 
-from fleet.network import Link, SharedLink, device_offsets
-from fleet.trace_synthetic import synthetic
-from fleet.traces import Trace, constant
+from fleet.network.links import Link, SharedLink, device_offsets
+from fleet.network.trace_synthetic import synthetic
+from fleet.network.traces import Trace, constant
 
 Log = list[tuple[float, str]]
 

@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import fleet.local_gen
 import models
-from fleet.local import LocalOracle
-from fleet.oracle import DEFAULT_PROMPTS, GenJob, HeadJob, OracleError, TailJob, codec_key
-from fleet.records import GENERATIONS_SCHEMA, PROFILE_SCHEMA, read_table
-from fleet.replay import ReplayOracle
-from fleet.shards import DeviceShard
-from fleet.workers import ComputeActor, ServerWorker
+import server.engine.local_gen
+from fleet.compute.replay import ReplayOracle
+from fleet.compute.shards import ComputeActor, DeviceShard
+from records.tables import GENERATIONS_SCHEMA, PROFILE_SCHEMA, read_table
+from server.engine.jobs import DEFAULT_PROMPTS, GenJob, HeadJob, OracleError, TailJob, codec_key
+from server.engine.local import LocalOracle
+from server.engine.workers import ServerWorker
 from tests.fleet.test_generate import smollm2
 from tests.fleet.test_local_oracle import TinyLM
 
@@ -73,13 +73,13 @@ def test_generation_prompts_come_from_the_chosen_text(
     oracle: LocalOracle, lm: models.CausalSplitModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[list[int]] = []
-    real = fleet.local_gen.reference_tokens
+    real = server.engine.local_gen.reference_tokens
 
     def recorded(model: Any, prompt: torch.Tensor, new_tokens: int) -> list[int]:
         seen.append(prompt.tolist())
         return real(model, prompt, new_tokens)
 
-    monkeypatch.setattr(fleet.local_gen, "reference_tokens", recorded)
+    monkeypatch.setattr(server.engine.local_gen, "reference_tokens", recorded)
     jobs = [GenJob(0, LM, 0, FP32, 3, SEQ, 2, prompts=p) for p in (DEFAULT_PROMPTS, TEST)]
     results = [f.result() for f in oracle.submit_generations(jobs)]
     assert seen == [lm.samples()[3].x[:SEQ].tolist(), lm.token_windows("test")[3].x[:SEQ].tolist()]
@@ -155,7 +155,7 @@ def test_actors_count_and_key_inputs_per_text(oracle: LocalOracle) -> None:
 
 
 def test_a_replayed_generate_run_uses_the_lee_test_rows(tmp_path: Path) -> None:
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
     from tests.fleet.simkit import write_generations
     from tests.fleet.test_sim_generate import _scenario
 

@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from fleet.local import LocalOracle
-from fleet.oracle import HeadJob, TailJob, codec_key, full_codec_key
-from fleet.runner import run_one
-from fleet.shards import DeviceShard
+from fleet.compute.shards import DeviceShard
+from fleet.run.runner import run_one
 from fleet.sim import Simulation
-from fleet.workers import ServerWorker
+from server.engine.jobs import HeadJob, TailJob, codec_key, full_codec_key
+from server.engine.local import LocalOracle
+from server.engine.workers import ServerWorker
 from tests.fleet.raykit import vision_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
-    from fleet import cluster
+    from fleet.compute import cluster
 
     cluster.connect(None)
     yield
@@ -101,7 +101,7 @@ def _killing_oracle(scenario: Any, after_calls: int) -> Any:
     (prefetches included), while that call is in flight."""
     import ray
 
-    from fleet.ray_oracle import RayOracle
+    from fleet.compute.ray_oracle import RayOracle
 
     class Killer(RayOracle):
         submissions = 0
@@ -162,7 +162,7 @@ def test_two_node_cluster_places_actors_on_both_and_matches_one_node(tmp_path: P
 def test_ray_start_failure_says_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
-    from fleet import cluster
+    from fleet.compute import cluster
 
     def refuse(**kwargs: Any) -> None:
         raise ConnectionError("could not reach the GCS at 10.0.0.9:6379")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fleet.records import (
+from records.tables import (
     PROFILE_SCHEMA,
     REQUESTS_SCHEMA,
     SERVERS_SCHEMA,

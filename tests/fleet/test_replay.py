@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from fleet.oracle import Done, HeadJob, HeadResult, OracleError, TailJob, codec_key
-from fleet.records import PROFILE_SCHEMA, TableWriter
-from fleet.replay import ReplayOracle
+from fleet.compute.replay import ReplayOracle
+from records.tables import PROFILE_SCHEMA, TableWriter
+from server.engine.jobs import Done, HeadJob, HeadResult, OracleError, TailJob, codec_key
 
 SLICER = codec_key({"id": "slicer", "max_nmse": 0.01})
 FP32 = codec_key({"id": "fp32"})

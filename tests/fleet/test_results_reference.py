@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from fleet import records
+from records import tables as records
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from fleet.runner import run_one
+from fleet.run.runner import run_one
 from scenarios import Scenario
 
 

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 import scenarios
-from fleet.progress import SweepBar, clock
-from fleet.runner import CALIBRATION_DIR, SKIPS_NAMED, run
+from fleet.run.progress import SweepBar, clock
+from fleet.run.runner import CALIBRATION_DIR, SKIPS_NAMED, run
 from tests.fleet.simkit import MODEL, scenario, shared_model_loads, write_profile
 
 LINKS = {"uplink": {"kind": "ideal"}, "downlink": {"kind": "ideal"}}

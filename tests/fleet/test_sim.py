@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fleet.runner import run_one
+from fleet.run.runner import run_one
 from server.queueing import md1_wait_s, mm1_wait_s, mmc_wait_s, ps_sojourn_s
 from tests.fleet.simkit import requests, scenario, write_profile
 

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pytest
 
 from codec import get_codec
-from fleet.oracle import Done, GenJob, GenResult, codec_key
-from fleet.records import GENERATE_REQUESTS_SCHEMA, GENERATE_SERVERS_SCHEMA, STEPS_SCHEMA
 from fleet.sim_generate import GenerateSimulation
-from fleet.summary import summarize_generation
+from records.summary import summarize_generation
+from records.tables import GENERATE_REQUESTS_SCHEMA, GENERATE_SERVERS_SCHEMA, STEPS_SCHEMA
 from scenarios import Scenario
+from server.engine.jobs import Done, GenJob, GenResult, codec_key
 from tests.fleet.simkit import MODEL, scenario
 
 PROMPT_BYTES, SETUP_BYTES, FRAMES = 100, 20, (50, 60)
@@ -232,7 +232,7 @@ def test_a_sequence_needing_more_kv_than_a_replica_has_is_a_clear_error() -> Non
 
 
 def test_runner_writes_steps_and_generation_metrics(tmp_path: Path) -> None:
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
 
     s = _scenario(fleet0={"count": 3})
     result = run_one(s, tmp_path / "run", quiet=True, oracles={"replay:unused": ScriptedOracle()})
@@ -249,8 +249,8 @@ def test_runner_writes_steps_and_generation_metrics(tmp_path: Path) -> None:
 
 
 def test_a_replayed_generate_run_spends_the_recorded_bytes(tmp_path: Path) -> None:
-    from fleet.records import read_table
-    from fleet.runner import run_one
+    from fleet.run.runner import run_one
+    from records.tables import read_table
     from tests.fleet.simkit import write_generations
 
     profile = tmp_path / "real"

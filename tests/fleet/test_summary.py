@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from fleet.records import REQUESTS_SCHEMA, SERVERS_SCHEMA, STAGE_TIMES
-from fleet.summary import STAGES, summarize
+from records.summary import STAGES, summarize
+from records.tables import REQUESTS_SCHEMA, SERVERS_SCHEMA, STAGE_TIMES
 
 NAN = float("nan")
 STAGE_COLUMNS = list(STAGE_TIMES)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fleet.trace_files import read_csv, read_mahimahi, read_pensieve
-from fleet.trace_synthetic import PRESETS, synthetic
-from fleet.traces import Trace, TraceError, constant, load_link_trace
+from fleet.network.trace_files import read_csv, read_mahimahi, read_pensieve
+from fleet.network.trace_synthetic import PRESETS, synthetic
+from fleet.network.traces import Trace, TraceError, constant, load_link_trace
 from scenarios.schema import LinkSpec
 
 SHARED_TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
@@ -280,10 +280,10 @@ DOCUMENTED = {
 
 def test_presets_are_documented() -> None:
     assert set(PRESETS) == set(DOCUMENTED)
-    import fleet.trace_synthetic
+    import fleet.network.trace_synthetic
 
     for name in PRESETS:
-        assert f"\n{name} " in (fleet.trace_synthetic.__doc__ or "")
+        assert f"\n{name} " in (fleet.network.trace_synthetic.__doc__ or "")
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))

@@ -14,15 +14,15 @@ def main(out: Path) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
-    from fleet import cluster as fleet_cluster
-    from fleet.runner import run_one
+    from fleet.compute import cluster as fleet_cluster
+    from fleet.run.runner import run_one
     from tests.fleet.raykit import vision_scenario
 
     two = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     two.add_node(num_cpus=1)
     two.wait_for_nodes()
     ray.init(address=two.address, include_dashboard=False, logging_level="WARNING")
-    from fleet.ray_oracle import RayOracle
+    from fleet.compute.ray_oracle import RayOracle
 
     scenario = vision_scenario(device_shards=2, server_workers=1)
     oracle = RayOracle(scenario.ray, [("mobilenetv2", scenario.model.seq_len)])

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import Problem, ScenarioError, check, load
+from fleet.run.check import check
+from scenarios import Problem, ScenarioError, load
 
 BASE = Path(__file__).with_name("base.yaml")
 GENERATE = ["model.task=generate", "model.max_new_tokens=16"]

@@ -1,5 +1,5 @@
 """The bundled scenario library: every file validates and documents how to run it, and a
-shortened version of each runs end to end through ``fleet.runner.run``.
+shortened version of each runs end to end through ``fleet.run.runner.run``.
 
 Shortened means tiny fleets, a few simulated seconds, one or two inputs and a small sweep, in
 this process (``ray.enabled: false``, ``ray.parallel_sweep: false``); the overrides below are
@@ -20,8 +20,9 @@ import pytest
 import yaml
 
 import scenarios
-from fleet.calibration import check_coverage
-from fleet.runner import CALIBRATION_DIR, RunResult, run
+from fleet.run.calibration import check_coverage
+from fleet.run.check import check
+from fleet.run.runner import CALIBRATION_DIR, RunResult, run
 from tests.fleet.simkit import shared_model_loads
 from tests.scenarios import golden
 
@@ -47,7 +48,7 @@ def _run(name: str, out: Path, overrides: Sequence[str]) -> list[RunResult]:
     """Load the bundled ``name`` with the overrides, check it, run it, expect no failure, and
     find the tables it wrote equal to the recorded ones (``golden``)."""
     scenario = scenarios.load(LIBRARY / f"{name}.yaml", [*SMALL, *overrides])
-    scenarios.check(scenario)
+    check(scenario)
     results = run(scenario, out, quiet=True)
     assert [r.error for r in results] == [None] * len(results)
     for result in results:
@@ -71,7 +72,7 @@ def _payloads(result: RunResult) -> set[int]:
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
 def test_every_bundled_scenario_validates(path: Path) -> None:
-    scenarios.check(scenarios.load(path))
+    check(scenarios.load(path))
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)

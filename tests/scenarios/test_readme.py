@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import scenarios
+from fleet.run.check import check
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,10 +19,10 @@ def test_readme_scenario_example_is_valid() -> None:
     block = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert block is not None
     scenario = scenarios.loads(block.group(1), source="README.md")
-    scenarios.check(scenario)
+    check(scenario)
     assert len(scenarios.expand(scenario)) == 6
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.name)
 def test_bundled_scenarios_are_valid(path: Path) -> None:
-    scenarios.check(scenarios.load(path))
+    check(scenarios.load(path))

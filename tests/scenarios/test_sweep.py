@@ -87,7 +87,7 @@ def test_shared_seeds_run_every_point_with_the_scenarios_seed() -> None:
 
 def test_shared_seeds_give_common_arrivals_across_points(tmp_path: Path) -> None:
     """Two points that differ only in replicas see the very same requests."""
-    from fleet.runner import run
+    from fleet.run.runner import run
     from tests.fleet.simkit import requests, scenario, write_profile
 
     profile = write_profile(tmp_path / "profile")

@@ -6,7 +6,8 @@ precomputed cumulative bits, whole periods skipped arithmetically) in about a mi
 Sources: ``constant``; the readers ``read_mahimahi``, ``read_pensieve`` and ``read_csv``; the
 seeded generators of ``synthetic``; ``load_link_trace`` maps a scenario ``LinkSpec`` onto them.
 
-File formats live in ``fleet.trace_files``, the synthetic presets in ``fleet.trace_synthetic``.
+File formats live in ``fleet.network.trace_files``, the synthetic presets in
+``fleet.network.trace_synthetic``.
 """
 
 from __future__ import annotations
@@ -219,8 +220,8 @@ def load_link_trace(
 ) -> Trace | None:
     """The trace of a link spec: None for ideal; ``file:`` paths are relative to ``base_dir``
     (default: the working directory); ``synthetic:`` traces use ``seed``; then ``scale``."""
-    from fleet.trace_files import read_csv, read_mahimahi, read_pensieve
-    from fleet.trace_synthetic import synthetic
+    from fleet.network.trace_files import read_csv, read_mahimahi, read_pensieve
+    from fleet.network.trace_synthetic import synthetic
 
     if spec.kind == "ideal":
         return None

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fleet.traces import FloatArray, Trace, TraceError
+from fleet.network.traces import FloatArray, Trace, TraceError
 
 MAHIMAHI_PACKET_BITS = 1500 * 8
 UNIT_BPS = {"bps": 1.0, "kbps": 1e3, "mbps": 1e6, "gbps": 1e9}

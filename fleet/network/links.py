@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import simpy
 
-from fleet.traces import Trace, TraceCursor
+from fleet.network.traces import Trace, TraceCursor
 
 OnArrive = Callable[[float, float], None]
 # A flow is done when its finish V is within this relative margin of V (float rounding).

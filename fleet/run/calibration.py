@@ -1,7 +1,7 @@
 """Calibrate-then-replay: ``replay_from`` naming a scenario file (``.yaml``/``.yml``).
 
 ``calibrate`` first runs that scenario (``mode: real``, with the ``ray`` fields the replayed
-scenario sets) into ``<out>/calibration/`` through ``fleet.runner.run``, unless a finished run
+scenario sets) into ``<out>/calibration/`` through ``fleet.run.runner.run``, unless a finished run
 of it is already there, and returns the replayed points pointing their ``replay_from`` at that
 directory (so their manifests name it). Before any compute it checks that the calibration
 records every (model, task, lengths, split, codec) the points replay, and that the directory
@@ -17,9 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fleet import rundir
-from fleet.oracle import OracleError, full_codec_key
+from fleet.run import rundir
+from fleet.run.check import check
 from scenarios import RunSpec, Scenario, expand
+from server.engine.jobs import OracleError, full_codec_key
 
 CALIBRATION_DIR = "calibration"  # where a run puts the calibration its replay_from names
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -48,7 +49,7 @@ def calibrate(
     """Run the calibration scenario at ``path`` into ``out/calibration`` (unless a finished
     run of it is there) and return ``points`` with their ``replay_from`` pointing there."""
     import scenarios
-    from fleet.runner import run  # the runner calls this module: import it when used
+    from fleet.run.runner import run  # the runner calls this module: import it when used
 
     ray = scenario.ray.model_dump(mode="json", include=scenario.ray.model_fields_set)
     calibration = scenarios.load(path, [f"ray.{k}={json.dumps(v)}" for k, v in ray.items()])
@@ -57,7 +58,7 @@ def calibrate(
             f"replay_from: {path} is a calibration scenario, so it must run mode: real (it has "
             f"mode: {calibration.mode}); set mode: real there, or replay from a results directory"
         )
-    scenarios.check(calibration)
+    check(calibration)
     specs = expand(calibration)
     replayed = {
         p.index for p in points if p.scenario.mode == "replay" and p.scenario.replay_from == path

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fleet.oracle import ComputeFailed, GenResult, HeadResult, TailResult
+from server.engine.jobs import ComputeFailed, GenResult, HeadResult, TailResult
 
 if TYPE_CHECKING:
-    from fleet.local import Key
-    from fleet.local_gen import GenKey
-    from fleet.ray_oracle import RayOracle
+    from fleet.compute.ray_oracle import RayOracle
+    from server.engine.local import Key
+    from server.engine.local_gen import GenKey
 
 
 class Placeholder:

@@ -20,12 +20,12 @@ ahead like ``prefetch``. The input count at a ``prompt_tokens`` or ``prompts`` t
 construction is asked of an actor once. Results equal ``LocalOracle``'s: the actors host one.
 
 The memo here (keyed by model, split, codec, reduced input id, seq_len, step and prompts, as
-``fleet.local`` keys them) answers a
+``server.engine.local`` keys them) answers a
 repeated job without any Ray call; ``stats()`` counts calls, memo hits and Ray calls. A call
 whose actor dies is resubmitted by Ray after the actor restarts (``max_restarts``,
 ``max_task_retries``); when the retries run out the job's ``result()`` raises
 ``ComputeFailed`` and the simulator records the request as failed. The futures themselves
-(fetch a call's results once, record them in the memo) are in ``fleet.ray_pending``.
+(fetch a call's results once, record them in the memo) are in ``fleet.compute.ray_pending``.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from fleet import cluster
-from fleet.local import Key, profile_rows
-from fleet.local_gen import GenKey, generation_rows
-from fleet.oracle import (
+from fleet.compute import cluster
+from fleet.compute.ray_pending import GenPending, HeadPending, Placeholder, TailPending
+from fleet.compute.shards import ComputeActor, DeviceShard
+from scenarios.schema import RaySpec
+from server.engine.jobs import (
     DEFAULT_PROMPTS,
     ComputeFailed,
     Done,
@@ -51,10 +52,9 @@ from fleet.oracle import (
     TailJob,
     TailResult,
 )
-from fleet.ray_pending import GenPending, HeadPending, Placeholder, TailPending
-from fleet.shards import DeviceShard
-from fleet.workers import ComputeActor, ServerWorker
-from scenarios.schema import RaySpec
+from server.engine.local import Key, profile_rows
+from server.engine.local_gen import GenKey, generation_rows
+from server.engine.workers import ServerWorker
 
 T = TypeVar("T")
 ACTOR_CPUS = 0.5

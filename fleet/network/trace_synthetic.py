@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleet.traces import Trace, TraceError
+from fleet.network.traces import Trace, TraceError
 
 
 @dataclass(frozen=True)

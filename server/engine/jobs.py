@@ -5,8 +5,8 @@ simulated time the loop submits a ``HeadJob``; when the head ends it calls ``res
 came back and learns the real payload size. Tails work the same way at batch start and end, so
 an oracle that computes elsewhere (Ray) has all of simulated stage time to do the work.
 
-``LocalOracle`` runs heads, the codec and tails in this process (``fleet.local``);
-``ReplayOracle`` samples rows recorded by an earlier real run (``fleet.replay``).
+``LocalOracle`` runs heads, the codec and tails in this process (``server.engine.local``);
+``ReplayOracle`` samples rows recorded by an earlier real run (``fleet.compute.replay``).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ SERVERS_SCHEMA = pa.schema(
 )
 
 #: What a real run measured, one row per distinct (model, split, codec, input_id, seq_len,
-#: prompts): the replay oracle's source. ``codec`` is ``fleet.oracle.codec_key`` of the full
+#: prompts): the replay oracle's source. ``codec`` is ``server.engine.jobs.codec_key`` of the full
 #: config, ``codec_id`` its id; ``seq_len`` is 0 for models that ignore it (vision, encoders).
 #: The wall columns are this machine's measured seconds, informational only (never simulated
 #: time). ``prompts`` is the text LM inputs are windows of (``ModelSpec.prompts``;
@@ -159,7 +159,7 @@ GENERATE_SERVER_FIELDS = [
 GENERATE_SERVERS_SCHEMA = pa.schema([*SERVERS_SCHEMA, *GENERATE_SERVER_FIELDS])
 
 #: What a real ``task: generate`` run measured, one row per distinct (model, split, codec,
-#: input_id, prompt_tokens, new_tokens, prompts): ``fleet.oracle.GenResult`` plus the wall
+#: input_id, prompt_tokens, new_tokens, prompts): ``server.engine.jobs.GenResult`` plus the wall
 #: seconds the whole sequence took on this machine (informational only) and the text the prompt
 #: is a window of (``ModelSpec.prompts``; ``lee-background`` for files written before it).
 GENERATIONS_SCHEMA = pa.schema(

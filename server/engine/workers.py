@@ -1,11 +1,9 @@
-"""The server-worker actor: runs decode + tail for any number of simulated replicas; and the
-compute actor, which plays both roles on clusters without GPUs.
+"""The server-worker actor: runs decode + tail for any number of simulated replicas.
 
 A plain class, made remote where the ``RayOracle`` builds it. Payloads arrive as object refs
 straight from the device shards' results (the driver never holds them) and are fetched here in
-one ``ray.get`` per call. Like ``DeviceShard`` it hosts a ``LocalOracle``: one model copy, the
-codecs, the unsplit references and a memo. It lives in ``fleet`` rather than ``server``
-because it shares that compute engine, and ``server`` does not import ``fleet``.
+one ``ray.get`` per call. Like the device shards (``fleet.compute.shards``) it hosts a
+``LocalOracle``: one model copy, the codecs, the unsplit references and a memo.
 """
 
 from __future__ import annotations
@@ -14,8 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fleet.oracle import DEFAULT_PROMPTS, HeadJob, HeadResult, OracleError, TailJob
-from fleet.shards import DeviceShard
+from server.engine.jobs import DEFAULT_PROMPTS, HeadResult, OracleError, TailJob
 
 _EMPTY = HeadResult(0, 0)
 
@@ -24,7 +21,7 @@ class ServerWorker:
     def __init__(self) -> None:
         import torch
 
-        from fleet.local import LocalOracle
+        from server.engine.local import LocalOracle
 
         torch.set_num_threads(1)
         self._oracle = LocalOracle()
@@ -68,38 +65,3 @@ def _fetch(sources: Sequence[Any]) -> list[list[bytes]]:
 
         return list(ray.get(list(sources)))
     return [list(s) for s in sources]
-
-
-class ComputeActor(DeviceShard):
-    """Both roles in one process, for clusters without GPUs: one model copy runs heads and
-    then the tails on the payloads it made itself, so payloads never move and an idle CPU
-    takes whichever work comes. After a restart (empty memo) a tail recomputes its head.
-    Generation jobs run here too (``DeviceShard.generations``): one whole sequence each."""
-
-    def tails(
-        self, jobs: Sequence[TailJob], sources: Sequence[Any] = (), picks: Sequence[Any] = ()
-    ) -> list[tuple[float, int, float] | str]:
-        out: list[tuple[float, int, float] | str] = []
-        for job in jobs:
-            head = HeadJob(
-                job.request_id,
-                job.model,
-                job.split,
-                job.codec,
-                job.input_id,
-                job.seq_len,
-                job.step,
-                job.prompts,
-            )
-            try:
-                payload = self._oracle.run_head(head)[0].payload
-                assert payload is not None
-                result, wall_s = self._oracle.run_tail(job, payload)
-            except (OracleError, ValueError) as exc:
-                out.append(str(exc))
-                continue
-            out.append((result.agreement, result.result_bytes, wall_s))
-        return out
-
-    def warm(self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS) -> int:
-        return self.inputs(model, seq_len, prompts)[0]

@@ -1,15 +1,15 @@
 """The local oracle's generation path (``task: generate``): whole sequences in this process.
 
-``GenerationMixin`` gives ``fleet.local.LocalOracle`` its ``submit_generations``,
+``GenerationMixin`` gives ``server.engine.local.LocalOracle`` its ``submit_generations``,
 ``run_generation``, ``generation_rows`` and ``write_generations``; it uses the oracle's
 models, codecs and inputs (``_model``, ``_codec``, ``_eligible_inputs``, ``_input``).
 
-A ``GenJob`` (causal LMs at ``s < L``) is one whole sequence through ``fleet.generate`` on the
-same input as a ``task: infer`` job with ``seq_len = prompt_tokens`` and the same ``prompts``
+A ``GenJob`` (causal LMs at ``s < L``) is one whole sequence through ``server.engine.generate``
+on the same input as a ``task: infer`` job with ``seq_len = prompt_tokens`` and the same ``prompts``
 text, memoised by (model, split, codec key, input, prompt_tokens, new_tokens, prompts); the
 unsplit greedy tokens are memoised per (model, input, prompt_tokens, new_tokens, prompts) and
 shared by every split and codec.
-``agreement`` is ``fleet.generate.teacher_forced_agreement``, or exactly 1.0 when every
+``agreement`` is ``server.engine.generate.teacher_forced_agreement``, or exactly 1.0 when every
 free-running token already matched (the forced run then feeds the very same tokens). The wall
 time of a key is measured when it is first computed and includes the unsplit reference run the
 first time its input needs one. Every future returned is already ``Done``.
@@ -26,10 +26,10 @@ from typing import Any, Protocol
 import torch
 
 from codec import Codec, CodecError
-from fleet.generate import generate, reference_tokens, teacher_forced_agreement
-from fleet.oracle import Done, GenJob, GenResult, OracleError
-from fleet.records import GENERATIONS_SCHEMA, TableWriter
 from models.split import CausalSplitModel, ModelError, SplitModel
+from records.tables import GENERATIONS_SCHEMA, TableWriter
+from server.engine.generate import generate, reference_tokens, teacher_forced_agreement
+from server.engine.jobs import Done, GenJob, GenResult, OracleError
 
 # model, split, codec, input, prompt tokens, new tokens, prompts
 GenKey = tuple[str, int, str, int, int, int, str]

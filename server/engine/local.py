@@ -34,7 +34,7 @@ share of positions with the same top-1 token (at ``s = L``: the one reported tok
 cosine of the embeddings clipped to [0, 1]. ``result_bytes`` below ``L``: 4 for a class id, 4
 for the next-token id, 4 per dimension for an embedding.
 
-Generation (``GenJob``, ``task: generate``) comes from ``fleet.local_gen.GenerationMixin``;
+Generation (``GenJob``, ``task: generate``) comes from ``server.engine.local_gen.GenerationMixin``;
 ``stats()`` adds ``gen_calls`` and ``gen_memo_hits`` once a generation job has been submitted.
 """
 
@@ -51,8 +51,12 @@ import torch
 
 import models
 from codec import Codec, CodecError, get_codec
-from fleet.local_gen import GenerationMixin, GenKey, generation_rows
-from fleet.oracle import (
+from models.encoder import EncoderBatch
+from models.llm import LlamaSplit
+from models.split import ModelError, Sample, SplitModel
+from models.text import Corpus
+from records.tables import PROFILE_SCHEMA, TableWriter
+from server.engine.jobs import (
     DEFAULT_PROMPTS,
     Done,
     HeadJob,
@@ -61,11 +65,7 @@ from fleet.oracle import (
     TailJob,
     TailResult,
 )
-from fleet.records import PROFILE_SCHEMA, TableWriter
-from models.encoder import EncoderBatch
-from models.llm import LlamaSplit
-from models.split import ModelError, Sample, SplitModel
-from models.text import Corpus
+from server.engine.local_gen import GenerationMixin, GenKey, generation_rows
 
 LM, ENCODER, VISION = "causal-lm", "sentence-embedding", "image-classification"
 Key = tuple[str, int, str, int, int, int, str]  # model, split, codec, input, seq_len, step, prompts
@@ -130,7 +130,7 @@ class LocalOracle(GenerationMixin):
         with TableWriter(path, PROFILE_SCHEMA) as writer:
             writer.append(self.profile_rows())
 
-    # -- for actors that host this oracle (fleet.shards, server.workers) -----------------------
+    # -- for actors that host this oracle (fleet.compute.shards, server.engine.workers) ----------
     def key(self, job: HeadJob | TailJob) -> Key:
         """The memo key of a job: input id reduced, seq_len 0 and prompts ``lee-background``
         where the model ignores them."""
@@ -249,7 +249,7 @@ class LocalOracle(GenerationMixin):
             except (ValueError, CodecError) as exc:
                 raise OracleError(
                     f"job codec {text!r} is not a valid codec config ({exc}); jobs carry "
-                    "fleet.oracle.codec_key(config)"
+                    "server.engine.jobs.codec_key(config)"
                 ) from exc
         return self._codecs[text]
 

@@ -1,7 +1,7 @@
 """Run a scenario: one point, or every point of a sweep, into a results directory.
 
 ``run`` expands the scenario, runs the calibration first when ``replay_from`` names a scenario
-file (``fleet.calibration``), then runs one point (``fleet.point.run_one``) or the sweep. A
+file (``fleet.run.calibration``), then runs one point (``fleet.run.point.run_one``) or the sweep. A
 sweep directory holds one run directory per point plus ``sweep.parquet`` (one row per point:
 its parameters, status and headline metrics); re-running a sweep into the same directory skips
 points whose manifest says ``complete``. Points run in parallel as Ray tasks where they can
@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fleet import rundir
-from fleet.calibration import CALIBRATION_DIR, calibrate, calibration_file
-from fleet.oracle import Oracle
-from fleet.point import RunResult, run_one
-from fleet.progress import SweepBar
+from fleet.run import rundir
+from fleet.run.calibration import CALIBRATION_DIR, calibrate, calibration_file
+from fleet.run.point import RunResult, run_one
+from fleet.run.progress import SweepBar
 from scenarios import RunSpec, Scenario, expand
+from server.engine.jobs import Oracle
 
 __all__ = [
     "CALIBRATION_DIR",
@@ -136,7 +136,7 @@ def _run_parallel(
     """One Ray task per point (one CPU each, so the cluster bounds how many run at once)."""
     import ray
 
-    from fleet import cluster
+    from fleet.compute import cluster
 
     cluster.connect(todo[0].scenario.ray.address)
     task = ray.remote(num_cpus=1, max_retries=0)(_point_task)

@@ -1,7 +1,7 @@
 """One run: a single scenario point (no sweep) simulated into its own results directory.
 
 ``run_one`` writes ``manifest.json`` (status ``running`` first, ``complete`` or ``failed`` at
-the end; see ``fleet.rundir``), ``requests.parquet`` (row groups flushed as requests finish),
+the end; see ``fleet.run.rundir``), ``requests.parquet`` (row groups flushed as requests finish),
 ``servers.parquet``, ``summary.json`` and, for real runs, ``profile.parquet`` (``task:
 infer``) or ``generations.parquet`` (``task: generate``): what the ``ReplayOracle`` samples
 later. ``task: generate`` runs also write ``steps.parquet``. The same scenario and seed give
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet import rundir
-from fleet.calibration import CALIBRATION_DIR
-from fleet.oracle import Oracle, RecordingOracle, full_codec_key
-from fleet.progress import RunProgress
+from fleet.run import rundir
+from fleet.run.calibration import CALIBRATION_DIR
+from fleet.run.progress import RunProgress
 from scenarios import Scenario
+from server.engine.jobs import Oracle, RecordingOracle, full_codec_key
 
 if TYPE_CHECKING:
     from fleet.sim import SimOutput, Simulation
@@ -39,8 +39,8 @@ def run_one(
     scenario: Scenario, out: Path, *, quiet: bool = False, oracles: dict[str, Oracle] | None = None
 ) -> RunResult:
     """One run (no sweep) into the new or empty directory ``out``."""
-    from fleet.records import read_table
-    from fleet.summary import reason_counts, summarize, summarize_generation
+    from records.summary import reason_counts, summarize, summarize_generation
+    from records.tables import read_table
 
     if scenario.sweep is not None:
         raise ValueError("run_one takes a single point; use run() for a sweep")
@@ -107,9 +107,9 @@ def _simulate(
     scenario: Scenario, oracle: Oracle, run_id: str, out: Path, quiet: bool, wall_start: float
 ) -> SimOutput:
     """Run the simulation, writing its tables into ``out`` as it goes."""
-    from fleet import records
-    from fleet.records import TableWriter
     from fleet.sim import Simulation
+    from records import tables as records
+    from records.tables import TableWriter
 
     keys = [full_codec_key(scenario.codec_for(g).config()) for g in scenario.fleet]
     progress = None if quiet else RunProgress(scenario, wall_start)
@@ -165,19 +165,19 @@ def _oracle(scenario: Scenario, oracles: dict[str, Oracle]) -> Oracle:
         assert scenario.replay_from is not None
         key = f"replay:{scenario.replay_from}"
         if key not in oracles:
-            from fleet.replay import ReplayOracle
+            from fleet.compute.replay import ReplayOracle
 
             oracles[key] = ReplayOracle([scenario.replay_from])
         return oracles[key]
     if not scenario.ray.enabled:
         if "local" not in oracles:
-            from fleet.local import LocalOracle
+            from server.engine.local import LocalOracle
 
             oracles["local"] = LocalOracle()
         return oracles["local"]
     key = f"ray:{scenario.ray.model_dump_json()}:{scenario.model.name}:{scenario.model.seq_len}"
     if key not in oracles:
-        from fleet.ray_oracle import RayOracle
+        from fleet.compute.ray_oracle import RayOracle
 
         for old in [k for k in oracles if k.startswith("ray:")]:
             oracles.pop(old).close()  # one actor pool at a time

@@ -162,7 +162,7 @@ def _require(table: pa.Table, names: tuple[str, ...], which: str) -> None:
     if missing:
         raise ValueError(
             f"the {which} table lacks columns {missing}; pass a table with the schema of "
-            f"fleet.records.{which.upper()}_SCHEMA"
+            f"records.tables.{which.upper()}_SCHEMA"
         )
 
 

@@ -1,7 +1,7 @@
 """The replay oracle: answers head, tail and generation jobs from rows a real run recorded,
 without torch.
 
-A profile (``fleet.records.PROFILE_SCHEMA``) holds one row per (model, split, codec, input_id,
+A profile (``records.tables.PROFILE_SCHEMA``) holds one row per (model, split, codec, input_id,
 seq_len, prompts) measured by ``LocalOracle``. Rows are grouped by (model, split, codec key,
 seq_len, prompts) and sorted by input id; job ``input_id`` i gets row ``i % len(group)``, so
 the simulator may draw input ids freely. ``seq_len`` 0 in a profile means the model ignores
@@ -30,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fleet.oracle import (
+from records.tables import GENERATIONS_SCHEMA, PROFILE_SCHEMA, read_table
+from server.engine.jobs import (
     DEFAULT_PROMPTS,
     Done,
     GenJob,
@@ -42,7 +43,6 @@ from fleet.oracle import (
     TailResult,
     codec_key,
 )
-from fleet.records import GENERATIONS_SCHEMA, PROFILE_SCHEMA, read_table
 
 PROFILE_FILE = "profile.parquet"
 GENERATIONS_FILE = "generations.parquet"
@@ -231,7 +231,7 @@ def _merge(files: list[Path], schema: pa.Schema, keys: Sequence[str], what: str)
     except (ValueError, TypeError) as exc:
         raise OracleError(
             f"a table in {[str(f) for f in files]} has a codec that is not a JSON codec "
-            f"config ({exc}); profiles store fleet.oracle.codec_key text"
+            f"config ({exc}); profiles store server.engine.jobs.codec_key text"
         ) from exc
     merged = merged.set_column(
         schema.get_field_index("codec"), "codec", pa.array(canonical, pa.string())

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from fleet.network import (
+from fleet.network.links import (
     FixedOutages,
     Link,
     OutageLink,
@@ -25,7 +25,7 @@ from fleet.network import (
     device_offsets,
     first_outages,
 )
-from fleet.traces import Trace, load_link_trace
+from fleet.network.traces import Trace, load_link_trace
 from scenarios.schema import LinkSpec, Scenario, group_links
 from scenarios.schema import RandomOutages as RandomOutagesSpec
 

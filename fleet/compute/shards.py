@@ -1,4 +1,5 @@
-"""The device-shard actor: hosts any number of simulated devices' head compute.
+"""The device-shard actor: hosts any number of simulated devices' head compute; and the
+compute actor, which plays both roles on clusters without GPUs.
 
 A plain class, made remote where the ``RayOracle`` builds it (``ray.remote(DeviceShard)``), so
 it is tested without Ray. One shard keeps one copy of each model it is asked for (any split
@@ -12,15 +13,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
-from fleet.oracle import DEFAULT_PROMPTS, GenJob, GenResult, HeadJob, OracleError
+from server.engine.jobs import (
+    DEFAULT_PROMPTS,
+    GenJob,
+    GenResult,
+    HeadJob,
+    OracleError,
+    TailJob,
+)
 
 
 class DeviceShard:
     def __init__(self) -> None:
         import torch
 
-        from fleet.local import LocalOracle
+        from server.engine.local import LocalOracle
 
         torch.set_num_threads(1)
         self._oracle = LocalOracle()
@@ -60,7 +69,7 @@ class DeviceShard:
         self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS
     ) -> tuple[int, int, str]:
         """(distinct inputs, the seq_len and prompts that key them) for ``model`` at
-        ``seq_len`` in the ``prompts`` text (``fleet.local``: models that ignore them carry
+        ``seq_len`` in the ``prompts`` text (``server.engine.local``: models that ignore them carry
         seq_len 0 and the default prompts)."""
         key = self._oracle.key(HeadJob(0, model, 0, "", 0, seq_len, prompts=prompts))
         return self._oracle.input_count(model, key[4], key[6]), key[4], key[6]
@@ -70,3 +79,38 @@ class DeviceShard:
         import ray
 
         return ray.get_runtime_context().get_node_id(), os.getpid()
+
+
+class ComputeActor(DeviceShard):
+    """Both roles in one process, for clusters without GPUs: one model copy runs heads and
+    then the tails on the payloads it made itself, so payloads never move and an idle CPU
+    takes whichever work comes. After a restart (empty memo) a tail recomputes its head.
+    Generation jobs run here too (``DeviceShard.generations``): one whole sequence each."""
+
+    def tails(
+        self, jobs: Sequence[TailJob], sources: Sequence[Any] = (), picks: Sequence[Any] = ()
+    ) -> list[tuple[float, int, float] | str]:
+        out: list[tuple[float, int, float] | str] = []
+        for job in jobs:
+            head = HeadJob(
+                job.request_id,
+                job.model,
+                job.split,
+                job.codec,
+                job.input_id,
+                job.seq_len,
+                job.step,
+                job.prompts,
+            )
+            try:
+                payload = self._oracle.run_head(head)[0].payload
+                assert payload is not None
+                result, wall_s = self._oracle.run_tail(job, payload)
+            except (OracleError, ValueError) as exc:
+                out.append(str(exc))
+                continue
+            out.append((result.agreement, result.result_bytes, wall_s))
+        return out
+
+    def warm(self, model: str, seq_len: int, prompts: str = DEFAULT_PROMPTS) -> int:
+        return self.inputs(model, seq_len, prompts)[0]

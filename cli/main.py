@@ -21,6 +21,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fleet.run.check import check
+
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain-text table with right-aligned numbers."""
@@ -183,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import scenarios
-    from fleet.runner import run
+    from fleet.run.runner import run
 
     overrides = [*args.set, *([f"mode={args.mode}"] if args.mode is not None else [])]
     if args.address is not None:
@@ -191,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.local:
         overrides.append("ray.enabled=false")
     scenario = scenarios.load(args.file, overrides)
-    scenarios.check(scenario)
+    check(scenario)
     out = Path(args.out) if args.out is not None else None
     results = run(scenario, out, quiet=args.quiet)
     keys: tuple[str, ...] = ("requests", "completed", "dropped", "p50_latency_s", "p95_latency_s")
@@ -213,7 +215,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import scenarios
 
     scenario = scenarios.load(args.file, args.set)
-    scenarios.check(scenario)
+    check(scenario)
     points = scenarios.expand(scenario)
     groups = ", ".join(f"{g.name} x{g.count}" for g in scenario.fleet)
     print(f"{args.file}: ok: scenario {scenario.name!r}, {len(points)} run(s), fleet {groups}")
@@ -334,8 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=cmd_compare)
 
     args = parser.parse_args(argv)
-    from fleet.cluster import ClusterError
-    from fleet.oracle import OracleError
+    from fleet.compute.cluster import ClusterError
+    from server.engine.jobs import OracleError
 
     try:
         code: int = args.func(args)
