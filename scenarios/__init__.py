@@ -9,7 +9,8 @@ looks models, hardware, codecs and files up (it imports torch; importing this pa
 from typing import Any
 
 from scenarios.errors import Problem, ScenarioError
-from scenarios.load import load, loads, parse_override, set_path
+from scenarios.load import load, loads, parse_override
+from scenarios.paths import set_path
 from scenarios.schema import (
     Batching,
     Cell,

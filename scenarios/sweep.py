@@ -42,7 +42,7 @@ from scenarios.errors import (
     show,
     show_typed,
 )
-from scenarios.load import parse_path, set_in_place
+from scenarios.paths import parse_path, set_in_place
 from scenarios.schema import Scenario
 
 MAX_POINTS = 100_000

@@ -1,3 +1,3 @@
-"""Networks of the simulation: bandwidth traces and their file formats (``traces``,
-``trace_files``, ``trace_synthetic``), one-device and shared-cell links (``links``), and the
-links of a whole fleet (``fleet_links``)."""
+"""Networks of the simulation: bandwidth traces, their file formats, synthetic presets and the
+spec-to-trace mapping (``traces``, ``trace_files``, ``trace_synthetic``, ``trace_source``),
+one-device and shared-cell links (``links``), and the links of a whole fleet (``fleet_links``)."""

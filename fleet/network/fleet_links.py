@@ -25,7 +25,8 @@ from fleet.network.links import (
     device_offsets,
     first_outages,
 )
-from fleet.network.traces import Trace, load_link_trace
+from fleet.network.trace_source import load_link_trace
+from fleet.network.traces import Trace
 from scenarios.schema import LinkSpec, Scenario, group_links
 from scenarios.schema import RandomOutages as RandomOutagesSpec
 

@@ -1,13 +1,12 @@
-"""Bandwidth traces: piecewise-constant link capacity that loops forever, and where it comes from.
+"""Bandwidth traces: piecewise-constant link capacity that loops forever, and the cursor on it.
 
 A ``Trace`` holds ``rate_bps[i]`` on ``[times_s[i], times_s[i+1])``, the last step until
 ``period_s``, then repeats. ``transfer_s``/``transfer_end_s`` integrate it exactly (bisect on
 precomputed cumulative bits, whole periods skipped arithmetically) in about a microsecond.
-Sources: ``constant``; the readers ``read_mahimahi``, ``read_pensieve`` and ``read_csv``; the
-seeded generators of ``synthetic``; ``load_link_trace`` maps a scenario ``LinkSpec`` onto them.
-
-File formats live in ``fleet.network.trace_files``, the synthetic presets in
-``fleet.network.trace_synthetic``.
+``constant`` builds the one-step trace; the file readers live in ``fleet.network.trace_files``,
+the seeded synthetic presets in ``fleet.network.trace_synthetic``, and
+``fleet.network.trace_source.load_link_trace`` maps a scenario ``LinkSpec`` onto them (all
+three import this module, never the other way round).
 """
 
 from __future__ import annotations
@@ -15,14 +14,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from scenarios.schema import LinkSpec
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -213,36 +207,3 @@ def constant(bandwidth_bps: float) -> Trace:
     if not (math.isfinite(bandwidth_bps) and bandwidth_bps > 0):
         raise TraceError(f"constant bandwidth must be finite and > 0 bit/s, got {bandwidth_bps!r}")
     return Trace(f"constant:{bandwidth_bps:g}bps", np.zeros(1), np.full(1, bandwidth_bps), 1.0)
-
-
-def load_link_trace(
-    spec: LinkSpec, seed: int, *, base_dir: str | Path | None = None
-) -> Trace | None:
-    """The trace of a link spec: None for ideal; ``file:`` paths are relative to ``base_dir``
-    (default: the working directory); ``synthetic:`` traces use ``seed``; then ``scale``."""
-    from fleet.network.trace_files import read_csv, read_mahimahi, read_pensieve
-    from fleet.network.trace_synthetic import synthetic
-
-    if spec.kind == "ideal":
-        return None
-    if spec.kind == "constant":
-        assert spec.bandwidth_mbps is not None  # the schema guarantees it
-        trace = constant(spec.bandwidth_mbps * 1e6)
-    else:
-        assert spec.trace is not None
-        source, _, value = spec.trace.partition(":")
-        if source == "synthetic":
-            trace = synthetic(value, seed)
-        else:
-            path = Path(value)
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
-            if spec.format == "mahimahi":
-                trace = read_mahimahi(path)
-            elif spec.format == "pensieve":
-                trace = read_pensieve(path)
-            elif spec.format == "csv":
-                trace = read_csv(path, spec.time_column, spec.bandwidth_column)
-            else:
-                raise TraceError(f"trace {spec.trace!r}: format must be mahimahi, pensieve or csv")
-    return trace.scaled(spec.scale)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from fleet.network.trace_files import read_csv, read_mahimahi, read_pensieve
+from fleet.network.trace_source import load_link_trace
 from fleet.network.trace_synthetic import PRESETS, synthetic
-from fleet.network.traces import Trace, TraceError, constant, load_link_trace
+from fleet.network.traces import Trace, TraceError, constant
 from scenarios.schema import LinkSpec
 
 SHARED_TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"

@@ -13,7 +13,7 @@ import pytest
 
 import scenarios
 from scenarios import Problem, ScenarioError, load, loads, parse_override, set_path
-from scenarios.load import parse_path
+from scenarios.paths import parse_path
 
 BASE = Path(__file__).with_name("base.yaml")
 
