@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from models.hardware import HardwareSpec
-from models.split import BlockProfile
+
+if TYPE_CHECKING:  # models.split imports torch; this module only reads the profiles' fields
+    from models.split import BlockProfile
 
 Bound = Literal["compute", "memory", "none"]
 
