@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,8 @@ class FailurePolicy:
 
 
 class ServerPool:
+    """Request batching behind ``server.protocol.ServerSide``."""
+
     def __init__(
         self,
         env: simpy.Environment,
@@ -103,10 +105,11 @@ class ServerPool:
                 self._at(clock.window(0)[0], self._fail, replica)
 
     @property
-    def has_failures(self) -> bool:
+    def stops_when_done(self) -> bool:
+        """With failures the failure process never ends (``server.protocol``)."""
         return bool(self._clocks)
 
-    def enqueue(self, request_id: int, klass: Hashable) -> bool:
+    def receive(self, request_id: int, klass: int) -> bool:
         """Queue a request now; False when the chosen queue is full (the request is dropped)."""
         now = self._env.now
         if self._shared:
@@ -279,8 +282,9 @@ class ServerPool:
             self._busy_s[replica].add(window, window_end_s - max(start_s, window * width))
             window += 1
 
-    def table(self, run_id: str) -> dict[str, list[Any]]:
-        """``servers.parquet`` columns: one row per replica (and the shared queue, id -1) per
+    def table(self, run_id: str, end_s: float = math.inf) -> dict[str, list[Any]]:
+        """``servers.parquet`` columns (``end_s`` is not needed: a window's figures are final
+        once its batches ended): one row per replica (and the shared queue, id -1) per
         window in which it did something; idle windows are left out, so a long, quiet run
         stays small. Rows are ordered by replica, then window. ``batches`` and ``requests``
         count batches started, cut ones included; ``busy_s`` stops at a failure."""

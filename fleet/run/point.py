@@ -25,7 +25,7 @@ from scenarios import Scenario
 from server.engine.jobs import Oracle, RecordingOracle, full_codec_key
 
 if TYPE_CHECKING:
-    from fleet.sim import SimOutput, Simulation
+    from fleet.sim import SimOutput
 
 
 @dataclass(frozen=True)
@@ -115,34 +115,21 @@ def _simulate(
     progress = None if quiet else RunProgress(scenario, wall_start)
     generate = scenario.model.task == "generate"
     with contextlib.ExitStack() as stack:
+        schema = records.GENERATE_REQUESTS_SCHEMA if generate else records.REQUESTS_SCHEMA
+        requests = stack.enter_context(TableWriter(out / "requests.parquet", schema))
+        step_sink = None
         if generate:
-            from fleet.sim_generate import GenerateSimulation
-
-            requests = stack.enter_context(
-                TableWriter(out / "requests.parquet", records.GENERATE_REQUESTS_SCHEMA)
-            )
             steps = stack.enter_context(TableWriter(out / "steps.parquet", records.STEPS_SCHEMA))
-            sim: Simulation = GenerateSimulation(
-                scenario,
-                oracle,
-                step_sink=steps.append,
-                run_id=run_id,
-                codec_keys=keys,
-                sink=requests.append,
-                progress=progress,
-            )
-        else:
-            requests = stack.enter_context(
-                TableWriter(out / "requests.parquet", records.REQUESTS_SCHEMA)
-            )
-            sim = Simulation(
-                scenario,
-                oracle,
-                run_id=run_id,
-                codec_keys=keys,
-                sink=requests.append,
-                progress=progress,
-            )
+            step_sink = steps.append
+        sim = Simulation(
+            scenario,
+            oracle,
+            run_id=run_id,
+            codec_keys=keys,
+            sink=requests.append,
+            step_sink=step_sink,
+            progress=progress,
+        )
         output = sim.run()
     servers_schema = records.GENERATE_SERVERS_SCHEMA if generate else records.SERVERS_SCHEMA
     with TableWriter(out / "servers.parquet", servers_schema) as writer:

@@ -70,6 +70,9 @@ class FailingOracle:
             for j, d in zip(jobs, done, strict=True)
         ]
 
+    def prefetch(self, jobs: Sequence[HeadJob]) -> None:
+        pass
+
     def stats(self) -> dict[str, int]:
         return self._inner.stats()
 
@@ -236,7 +239,7 @@ def _windows(s: Any, end_s: float) -> list[tuple[float, float]]:
     sim = Simulation(
         s, ReplayOracle([s.replay_from]), run_id="w", codec_keys=[fp32_key()], sink=print
     )
-    return sim.pool.failure_windows(end_s)[0]
+    return sim.server.failure_windows(end_s)[0]
 
 
 @pytest.mark.parametrize("routing", ["shared-queue", "round-robin"])
@@ -311,7 +314,7 @@ def test_reroute_serves_everything_once_and_never_while_down(tmp_path: Path, rou
     from fleet.sim import Simulation
 
     fresh = Simulation(s, ReplayOracle([profile]), run_id="w", codec_keys=[fp32_key()], sink=print)
-    windows = fresh.pool.failure_windows(output.sim_time_s)
+    windows = fresh.server.failure_windows(output.sim_time_s)
     for row in rows:  # the batch that served a request ran while its replica was up
         start_s, end_s = row["t_server_start_s"], row["t_server_end_s"]
         for fail_s, repair_s in windows[row["replica_id"]]:
@@ -557,4 +560,4 @@ def test_links_without_outages_stay_plain(tmp_path: Path) -> None:
     s = scenario(profile, fleet0={"uplink": {"bandwidth_mbps": 1.0}})
     sim = Simulation(s, ReplayOracle([profile]), run_id="p", codec_keys=[fp32_key()], sink=print)
     assert type(sim.links.link(0, 0)) is Link
-    assert not sim.pool.has_failures
+    assert not sim.server.stops_when_done

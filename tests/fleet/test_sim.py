@@ -303,7 +303,7 @@ def test_radio_energy_follows_the_lte_model(tmp_path: Path) -> None:
 
 
 def test_decode_speedup_divides_the_servers_codec_time(tmp_path: Path) -> None:
-    from fleet.costs import CODEC_BYTES_PER_S, ModelCosts
+    from models.durations import CODEC_BYTES_PER_S, ModelCosts
     from models.hardware import get_hardware
     from tests.fleet.simkit import MODEL, simulate
 

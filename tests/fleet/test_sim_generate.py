@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from codec import get_codec
-from fleet.sim_generate import GenerateSimulation
+from fleet.sim import Simulation
 from records.summary import summarize_generation
 from records.tables import GENERATE_REQUESTS_SCHEMA, GENERATE_SERVERS_SCHEMA, STEPS_SCHEMA
 from scenarios import Scenario
@@ -50,6 +50,9 @@ class ScriptedOracle:
     def submit_tails(self, jobs: Sequence[Any]) -> list[Any]:
         raise AssertionError("a generate run submits no tail jobs")
 
+    def prefetch(self, jobs: Sequence[Any]) -> None:
+        pass
+
     def stats(self) -> dict[str, int]:
         return {"gen_calls": len(self.jobs)}
 
@@ -75,7 +78,7 @@ def _run(s: Scenario, oracle: Any = None) -> tuple[Any, list[dict[str, Any]], pa
     keys = [codec_key(get_codec(s.codec_for(g).config()).get_config()) for g in s.fleet]
     requests: list[pa.Table] = []
     steps: list[pa.Table] = []
-    sim = GenerateSimulation(
+    sim = Simulation(
         s,
         oracle,
         step_sink=lambda c: steps.append(pa.table(dict(c)).cast(STEPS_SCHEMA)),
@@ -159,7 +162,7 @@ def test_a_bigger_batch_costs_less_server_time_per_token() -> None:
 
 
 def test_kv_memory_makes_a_sequence_wait_for_admission() -> None:
-    from fleet.costs import ModelCosts
+    from models.durations import ModelCosts
 
     per_token = ModelCosts(MODEL, 8).kv_bytes_per_token(4, 32, "fp16")
     s = _scenario(
@@ -176,7 +179,7 @@ def test_kv_memory_makes_a_sequence_wait_for_admission() -> None:
 
 
 def test_a_full_admission_queue_drops_the_sequence() -> None:
-    from fleet.costs import ModelCosts
+    from models.durations import ModelCosts
 
     per_token = ModelCosts(MODEL, 8).kv_bytes_per_token(4, 32, "fp16")
     s = _scenario(
@@ -272,7 +275,7 @@ def test_decode_speedup_divides_the_codec_time_of_a_step() -> None:
         s = _scenario(servers={"hardware": "h100-sxm", "decode_speedup": speedup})
         return float(sum(r["server_busy_s"] for r in _run(s)[1]))
 
-    from fleet.costs import CODEC_BYTES_PER_S
+    from models.durations import CODEC_BYTES_PER_S
 
     # one sequence: the prompt (8 x 2304 B) and two steps (2304 B each) are decoded as fp32
     decode_s = (8 * 2304 + 2 * 2304) / CODEC_BYTES_PER_S["fp32"][1]

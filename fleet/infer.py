@@ -1,0 +1,247 @@
+"""``task: infer``: a request is one head pass on its device and one tail pass on a server.
+
+After its head the device encodes the IF (``models.durations.codec_encode_s``) and is free for
+its next request when the encode ends; the payload goes up, joins a request batch on the server
+pool (``server.replica.ServerPool``: routing, batch queues, failures), is decoded and runs the
+tail (``server.cost.ServerCost``), and the answer comes back down; the request completes when
+it reaches the device.
+
+Replica failures (``servers.failures``): the running batch's tails are never collected and its
+requests, with the failed replica's queue, are ``dropped`` (``replica_failed``) or enqueued
+again through routing (``reroute``): replica, batch and server times are reset and
+``t_server_enqueue_s`` becomes the failure instant, so the time lost shows in ``dispatch_s``
+(a full queue refuses a rerouted request like any other: ``queue_full``). ``server_busy_s``
+keeps each request's share of every batch it was in, cut ones included, so it still sums to
+the servers' busy time. The failure process never ends: with failures the loop stops when
+every request has its row. A tail whose ``result()`` raises ``ComputeFailed`` is ``failed``
+(reason ``tail: ...``) and the rest of its batch completes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fleet.rows import COMPLETED, DROPPED, FAILED, radio_energy_j
+from models.durations import codec_encode_s
+from models.hardware import get_hardware
+from server.batching import BatchPolicy
+from server.cost import ServerCost, ServiceClass, ServiceDraw
+from server.engine.jobs import ComputeFailed, HeadJob, HeadResult, Pending, TailJob, TailResult
+from server.replica import FailurePolicy, ServerPool
+
+if TYPE_CHECKING:
+    from fleet.sim import Simulation
+
+
+class Infer:
+    def __init__(
+        self,
+        sim: Simulation,
+        route_ss: np.random.SeedSequence,
+        service_ss: np.random.SeedSequence,
+        failure_ss: np.random.SeedSequence,
+    ) -> None:
+        self.sim = sim
+        self.rows = sim.rows
+        servers = sim.scenario.servers
+        failures = servers.failures
+        self._reroute = failures is not None and failures.on_failure == "reroute"
+        override = servers.service
+        self.cost = ServerCost(
+            sim.costs,
+            get_hardware(servers.hardware),
+            servers.dtype,
+            _classes(sim),
+            decode_speedup=servers.decode_speedup,
+            service=None if override is None else _draw(override),
+            rng=np.random.default_rng(service_ss),
+        )
+        self.server = ServerPool(
+            sim.env,
+            replicas=servers.replicas,
+            policy=BatchPolicy(servers.batching.max_batch, servers.batching.max_wait_s),
+            routing=servers.routing,
+            rng=np.random.default_rng(route_ss),
+            queue_limit=servers.queue_limit,
+            window_s=sim.scenario.record.window_s,
+            service_time=self._service_time,
+            on_start=self._batch_started,
+            on_end=self._batch_ended,
+            failures=None if failures is None else FailurePolicy(failures.mtbf_s, failures.mttr_s),
+            failure_seed=failure_ss,
+            on_fail=self._replica_failed,
+        )
+        self._heads: dict[int, HeadResult] = {}  # head results of requests not yet served
+        self._tails: dict[int, Pending[TailResult]] = {}
+
+    # ------------------------------------------------------------------ jobs
+    def job(self, rid: int) -> HeadJob:
+        g = self.sim.groups[self.rows.group_of[rid]]
+        model = self.sim.scenario.model
+        input_id = self.rows.input_of[rid]
+        return HeadJob(
+            rid, model.name, g.split, g.codec_key, input_id, model.seq_len, prompts=model.prompts
+        )
+
+    def submit(self, jobs: Sequence[HeadJob]) -> Sequence[Pending[HeadResult]]:
+        return self.sim.oracle.submit_heads(jobs)
+
+    def prefetch(self, jobs: Sequence[HeadJob]) -> None:
+        self.sim.oracle.prefetch(jobs)
+
+    # ------------------------------------------------------------------ the device
+    def head_started(self, rid: int) -> None:
+        pass
+
+    def head_ended(self, rid: int, result: HeadResult) -> None:
+        sim, rows = self.sim, self.rows
+        g = sim.groups[rows.group_of[rid]]
+        encode_s = codec_encode_s(g.codec_id, result.raw_bytes, g.hardware.name)
+        encode_end_s = sim.env.now + encode_s
+        rows.raw_bytes[rid] = result.raw_bytes
+        rows.payload_bytes[rid] = result.payload_bytes
+        self._heads[rid] = result
+        rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
+        sim.free_device(rows.device_of[rid], encode_end_s)
+        sim.send_up(
+            rid, result.payload_bytes, encode_end_s, lambda start_s, _: self._uplinked(rid, start_s)
+        )
+
+    def _uplinked(self, rid: int, start_s: float) -> None:
+        now = self.sim.env.now
+        t = self.rows.t
+        t["t_uplink_start_s"][rid] = start_s
+        t["t_uplink_end_s"][rid] = now
+        t["t_server_enqueue_s"][rid] = now
+        self._enqueue(rid)
+
+    def _enqueue(self, rid: int) -> None:
+        if not self.server.receive(rid, self.sim.group_class[self.rows.group_of[rid]]):
+            self.sim.finish(rid, DROPPED, "queue_full")
+
+    # ------------------------------------------------------------------ the server
+    def _service_time(self, batch: list[int]) -> float:
+        klass = self.sim.group_class[self.rows.group_of[batch[0]]]
+        raw_bytes = float(sum(self._heads[rid].raw_bytes for rid in batch))
+        return self.cost.batch_s(klass, raw_bytes, len(batch))
+
+    def _batch_started(self, replica: int, batch: list[int], service_s: float) -> None:
+        rows = self.rows
+        now = self.sim.env.now
+        size = len(batch)
+        share_s = service_s / size
+        start, replicas, sizes, busy = (
+            rows.t["t_server_start_s"],
+            rows.replica,
+            rows.batch_size,
+            rows.server_busy_s,
+        )
+        model = self.sim.scenario.model
+        g = self.sim.groups[rows.group_of[batch[0]]]  # a batch holds one class: one split, codec
+        jobs = []
+        for rid in batch:  # element writes: batches are small, fancy indexing costs more
+            start[rid] = now
+            replicas[rid] = replica
+            sizes[rid] = size
+            busy[rid] += share_s  # a request cut by a replica failure keeps what it used
+            head = self._heads[rid]  # kept until the batch ends: a failure may need it again
+            jobs.append(
+                TailJob(
+                    rid,
+                    model.name,
+                    g.split,
+                    g.codec_key,
+                    rows.input_of[rid],
+                    model.seq_len,
+                    head,
+                    prompts=model.prompts,
+                )
+            )
+        for rid, future in zip(batch, self.sim.oracle.submit_tails(jobs), strict=True):
+            self._tails[rid] = future
+
+    def _batch_ended(self, replica: int, batch: list[int]) -> None:
+        sim, rows = self.sim, self.rows
+        end = rows.t["t_server_end_s"]
+        for rid in batch:
+            end[rid] = sim.env.now
+            try:
+                result = self._tails.pop(rid).result()
+            except ComputeFailed as exc:
+                sim.finish(rid, FAILED, f"tail: {exc}")
+                continue
+            del self._heads[rid]
+            rows.agreement[rid] = result.agreement
+            rows.result_bytes[rid] = result.result_bytes
+            sim.send_down(rid, result.result_bytes, self._delivered(rid), settle=True)
+
+    def _delivered(self, rid: int) -> Any:
+        return lambda start_s, arrive_s: self.sim.finish(rid, COMPLETED, "", arrive_s)
+
+    def _replica_failed(
+        self, replica: int, batch: list[int], ran_s: float, service_s: float, queued: list[int]
+    ) -> None:
+        """A replica failed: its cut batch and its queue are dropped or enqueued again."""
+        rows = self.rows
+        if batch:
+            unused_s = (service_s - ran_s) / len(batch)
+            for rid in batch:
+                rows.server_busy_s[rid] -= unused_s
+                del self._tails[rid]  # never collected: the oracle's work is discarded
+        if not self._reroute:
+            for rid in batch + queued:
+                self.sim.finish(rid, DROPPED, "replica_failed")
+            return
+        now = self.sim.env.now
+        t = rows.t
+        for rid in batch + queued:
+            t["t_server_start_s"][rid] = math.nan
+            t["t_server_end_s"][rid] = math.nan
+            rows.replica[rid] = -1
+            rows.batch_size[rid] = 0
+            t["t_server_enqueue_s"][rid] = now
+            self._enqueue(rid)
+
+    # ------------------------------------------------------------------ records
+    def forget(self, rid: int) -> None:
+        self._heads.pop(rid, None)
+
+    def flush(self) -> None:
+        pass
+
+    def extra_columns(self, idx: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def radio_energy_j(self, idx: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Radio energy of the requests ``idx`` (of groups ``g``) over the uplink (start to
+        arrival) and downlink (server end to done) transfers that happened."""
+        t, rows = self.rows.t, self.rows
+        up_s = _active_s(t["t_uplink_start_s"][idx], t["t_uplink_end_s"][idx])
+        down_s = _active_s(t["t_server_end_s"][idx], t["t_done_s"][idx])
+        sent = ~np.isnan(t["t_uplink_end_s"][idx])
+        received = ~np.isnan(t["t_done_s"][idx])
+        up_mbit = np.where(sent, rows.payload_bytes[idx] * 8e-6, 0.0)
+        down_mbit = np.where(received, rows.result_bytes[idx] * 8e-6, 0.0)
+        radios = [x.radio for x in self.sim.scenario.fleet]
+        return radio_energy_j(radios, g, up_s + down_s, up_mbit, down_mbit)
+
+
+def _classes(sim: Simulation) -> list[ServiceClass]:
+    """The service class of every class number, from the first group that has it."""
+    classes: dict[int, ServiceClass] = {}
+    for g, klass in zip(sim.groups, sim.group_class, strict=True):
+        classes.setdefault(klass, ServiceClass(g.split, g.codec_id))
+    return [classes[k] for k in range(len(classes))]
+
+
+def _draw(override: Any) -> ServiceDraw:
+    return ServiceDraw(override.kind, override.mean_s, override.cv)
+
+
+def _active_s(start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """Seconds from start to end, 0 where a stage was not reached (NaN)."""
+    return np.nan_to_num(end_s - start_s, nan=0.0)
