@@ -252,12 +252,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``slicer`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="slicer", description="slicer-fleet: split models, IF codecs and fleet simulation"
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_model_commands(sub)
+    _add_run_commands(sub)
+    _add_report_commands(sub)
+    return parser
 
+
+def _add_model_commands(sub: Any) -> None:
+    """models, profile, calibrate, eval: what a model and a codec do, without a fleet."""
     p = sub.add_parser("models", help="list models, tasks and split points")
     p.set_defaults(func=cmd_models)
 
@@ -284,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="fewer samples, for a quick look")
     p.set_defaults(func=cmd_eval)
 
+
+def _add_run_commands(sub: Any) -> None:
+    """run, validate, schema: scenario files."""
     p = sub.add_parser("run", help="run a scenario file (or its whole sweep)")
     p.add_argument("file", help="scenario YAML")
     p.add_argument("--out", default=None, help="run directory (default results/<name>/<time>)")
@@ -322,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.set_defaults(func=cmd_schema)
 
+
+def _add_report_commands(sub: Any) -> None:
+    """report, compare: read finished results."""
     slo_help = "latency SLO in seconds: adds SLO attainment, capacity and replicas needed"
     p = sub.add_parser("report", help="write report.html and report.md beside a run's results")
     p.add_argument("results", metavar="RESULTS_DIR", help="a run or sweep directory")
@@ -335,7 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--slo-s", type=float, default=None, metavar="S", help=slo_help)
     p.set_defaults(func=cmd_compare)
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from fleet.compute.cluster import ClusterError
     from server.engine.jobs import OracleError
 

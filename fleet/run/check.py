@@ -78,63 +78,10 @@ def check(scenario: Scenario) -> None:
 
 
 def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
-    problems: list[Problem] = []
-    model = scenario.model.name
-    blocks: int | str | None = None
-    if model not in names.model_names:
-        problems.append(
-            Problem(
-                "model.name", f"unknown model {model!r}; available: {', '.join(names.model_names)}"
-            )
-        )
-    else:
-        blocks = names.num_blocks(model)
-        if isinstance(blocks, str):
-            problems.append(Problem("model.name", blocks))
-    generate = scenario.model.task == "generate"
-    if generate and isinstance(blocks, int) and names.tasks.get(model) != "causal-lm":
-        problems.append(
-            Problem(
-                "model.task",
-                f"generate needs a causal language model; {model} is a "
-                f"{names.tasks.get(model)} model (use task: infer)",
-            )
-        )
-    prompts = scenario.model.prompts
-    task = names.tasks.get(model)
-    if prompts != "lee-background" and isinstance(blocks, int) and task != "causal-lm":
-        problems.append(
-            Problem(
-                "model.prompts",
-                f"prompts choose a causal language model's text; {model} is a {task} model, "
-                f"which reads its own samples (remove prompts: {prompts})",
-            )
-        )
+    problems, blocks = _model(scenario, names)
     problems += _codec(scenario.codec, "codec", names)
-    for i, group in enumerate(scenario.fleet):
-        where = f"fleet[{i}]"
-        if generate and isinstance(blocks, int) and group.split >= blocks:
-            problems.append(
-                Problem(
-                    f"{where}.split",
-                    f"task: generate needs a server tail: use a split within 0..{blocks - 1} "
-                    f"({model} has {blocks} blocks), got {group.split}",
-                )
-            )
-        elif isinstance(blocks, int) and group.split > blocks:
-            problems.append(
-                Problem(
-                    f"{where}.split",
-                    f"must be within 0..{blocks} ({model} has {blocks} blocks), got {group.split}",
-                )
-            )
-        problems += _hardware(group.hardware, group.dtype, where, "device", names)
-        if group.codec is not None:
-            problems += _codec(group.codec, f"{where}.codec", names)
-        if isinstance(group.arrivals, TraceArrivals):
-            problems += _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
-        problems += _link_files(group.uplink, f"{where}.uplink")
-        problems += _link_files(group.downlink, f"{where}.downlink")
+    for i in range(len(scenario.fleet)):
+        problems += _group(scenario, i, blocks, names)
     for i, cell in enumerate(scenario.network.cells):
         problems += _link_files(cell.uplink, f"network.cells[{i}].uplink")
         problems += _link_files(cell.downlink, f"network.cells[{i}].downlink")
@@ -142,6 +89,68 @@ def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
     problems += _hardware(servers.hardware, servers.dtype, "servers", "server", names)
     if scenario.replay_from is not None and not Path(scenario.replay_from).exists():
         problems.append(Problem("replay_from", f"not found: {_shown(scenario.replay_from)}"))
+    return problems
+
+
+def _model(scenario: Scenario, names: _Names) -> tuple[list[Problem], int | str | None]:
+    """Problems of ``model``, and its number of blocks (an error text, or None if unknown)."""
+    problems: list[Problem] = []
+    model = scenario.model.name
+    if model not in names.model_names:
+        available = ", ".join(names.model_names)
+        problems.append(Problem("model.name", f"unknown model {model!r}; available: {available}"))
+        return problems, None
+    blocks = names.num_blocks(model)
+    if isinstance(blocks, str):
+        problems.append(Problem("model.name", blocks))
+        return problems, blocks
+    task = names.tasks.get(model)
+    if scenario.model.task == "generate" and task != "causal-lm":
+        problems.append(
+            Problem(
+                "model.task",
+                f"generate needs a causal language model; {model} is a "
+                f"{task} model (use task: infer)",
+            )
+        )
+    prompts = scenario.model.prompts
+    if prompts != "lee-background" and task != "causal-lm":
+        problems.append(
+            Problem(
+                "model.prompts",
+                f"prompts choose a causal language model's text; {model} is a {task} model, "
+                f"which reads its own samples (remove prompts: {prompts})",
+            )
+        )
+    return problems, blocks
+
+
+def _group(scenario: Scenario, i: int, blocks: int | str | None, names: _Names) -> list[Problem]:
+    """Problems of ``fleet[i]``: its split against the model, hardware, codec and files."""
+    problems: list[Problem] = []
+    group, where, model = scenario.fleet[i], f"fleet[{i}]", scenario.model.name
+    if scenario.model.task == "generate" and isinstance(blocks, int) and group.split >= blocks:
+        problems.append(
+            Problem(
+                f"{where}.split",
+                f"task: generate needs a server tail: use a split within 0..{blocks - 1} "
+                f"({model} has {blocks} blocks), got {group.split}",
+            )
+        )
+    elif isinstance(blocks, int) and group.split > blocks:
+        problems.append(
+            Problem(
+                f"{where}.split",
+                f"must be within 0..{blocks} ({model} has {blocks} blocks), got {group.split}",
+            )
+        )
+    problems += _hardware(group.hardware, group.dtype, where, "device", names)
+    if group.codec is not None:
+        problems += _codec(group.codec, f"{where}.codec", names)
+    if isinstance(group.arrivals, TraceArrivals):
+        problems += _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
+    problems += _link_files(group.uplink, f"{where}.uplink")
+    problems += _link_files(group.downlink, f"{where}.downlink")
     return problems
 
 
