@@ -59,14 +59,16 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use and keep the name here."""
-    home = _HOMES.get(name)
-    if home is None:  # submodules (``from models import images``) are found by the import system
-        raise AttributeError(f"module 'models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt name stays a type error
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name's module on first use and keep the name here."""
+        home = _HOMES.get(name)
+        if home is None:  # submodules (``from models import images``) the import system finds
+            raise AttributeError(f"module 'models' has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
