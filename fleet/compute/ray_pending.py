@@ -1,81 +1,91 @@
 """The futures ``RayOracle`` hands out for jobs it sent to actors in batched Ray calls.
 
-One Ray call carries many jobs; each job's future holds the call's object ref and its index in
-the call's result list. ``result()`` answers from the oracle's memo of collected results when
-the key is there; otherwise it fetches the call's list once for all its jobs
-(``RayOracle._fetch``) and records the item (``RayOracle._collected_*``), which raises
-``ComputeFailed`` when the actor reported a failure or died for good. A generation that failed
-fails the same way when asked again. ``Placeholder`` marks a key while one ``submit_*`` call
-is still building its batches.
+One Ray call carries many jobs; each job's future (``RayPending``) holds the call's object
+ref, its index in the call's result list and a ``collect`` function that turns the actor's
+item into the result (and records it in the oracle's memo). ``CallResults`` fetches a call's
+list once for all its jobs and lets it go when every job took its item. A future settles once:
+its result, or its ``ComputeFailed`` (the actor reported a failure or died for good), is given
+again on every later ``result()``. ``Placeholder`` marks a key while one submission is still
+building its batches. Nothing here knows the oracle: it depends on Ray and the job types only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
-from server.engine.jobs import ComputeFailed, GenResult, HeadResult, TailResult
+from server.engine.jobs import ComputeFailed
 
-if TYPE_CHECKING:
-    from fleet.compute.ray_oracle import RayOracle
-    from server.engine.local import Key
-    from server.engine.local_gen import GenKey
+T = TypeVar("T")
 
 
 class Placeholder:
     """Stands for a key in the memo until its batch is sent; never returned."""
 
     def result(self) -> Any:
-        raise AssertionError("a placeholder is replaced before submit_* returns")
+        raise AssertionError("a placeholder is replaced before a submission returns")
 
 
-class HeadPending:
-    """A head's size metadata, item ``index`` of the call ``ref``."""
+class CallResults:
+    """The result lists of batched Ray calls: each fetched once, dropped once all its jobs
+    took their item."""
 
-    __slots__ = ("_index", "_key", "_oracle", "_ref")
+    def __init__(self) -> None:
+        self._fetched: dict[Any, list[Any]] = {}  # a call's result list, until all collected
+        self._waiting: dict[Any, int] = {}  # how many jobs of a call are not collected yet
 
-    def __init__(self, oracle: RayOracle, key: Key, ref: Any, index: int) -> None:
-        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
+    def expect(self, ref: Any, jobs: int) -> None:
+        """The call ``ref`` carries ``jobs`` jobs, each to take its item once."""
+        self._waiting[ref] = jobs
 
-    def result(self) -> HeadResult:
-        done = self._oracle._head_done.get(self._key)
-        if done is not None:
-            return done[0]
-        return self._oracle._collected_head(self._key, self._oracle._fetch(self._ref, self._index))
+    def take(self, ref: Any, index: int) -> Any:
+        """Item ``index`` of the call's result list; ``ComputeFailed`` when the call failed
+        (its actor died more often than Ray retries)."""
+        import ray
 
-
-class TailPending:
-    """A tail's agreement and result size, item ``index`` of the call ``ref``."""
-
-    __slots__ = ("_index", "_key", "_oracle", "_ref")
-
-    def __init__(self, oracle: RayOracle, key: Key, ref: Any, index: int) -> None:
-        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
-
-    def result(self) -> TailResult:
-        done = self._oracle._tail_done.get(self._key)
-        if done is not None:
-            return done[0]
-        return self._oracle._collected_tail(self._key, self._oracle._fetch(self._ref, self._index))
-
-
-class GenPending:
-    """A whole generated sequence's result, item ``index`` of the call ``ref``."""
-
-    __slots__ = ("_index", "_key", "_oracle", "_ref")
-
-    def __init__(self, oracle: RayOracle, key: GenKey, ref: Any, index: int) -> None:
-        self._oracle, self._key, self._ref, self._index = oracle, key, ref, index
-
-    def result(self) -> GenResult:
-        oracle = self._oracle
-        done = oracle._gen_done.get(self._key)
-        if done is not None:
-            return done[0]
-        if self._key in oracle._gen_failed:  # asked again after failing: fail the same way
-            raise ComputeFailed(oracle._gen_failed[self._key])
         try:
-            meta = oracle._fetch(self._ref, self._index)
-        except ComputeFailed as exc:
-            oracle._gen_failed[self._key] = str(exc)
-            raise
-        return oracle._collected_gen(self._key, meta)
+            values = self._fetched.get(ref)
+            if values is None:
+                values = self._fetched[ref] = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            raise ComputeFailed(f"{type(exc).__name__}: {first_line(exc)}") from exc
+        finally:
+            self._waiting[ref] -= 1
+            if not self._waiting[ref]:
+                self._fetched.pop(ref, None)
+                del self._waiting[ref]
+        return values[index]
+
+
+class RayPending(Generic[T]):
+    """Item ``index`` of the call ``ref``, made a ``T`` by ``collect`` (which raises
+    ``ComputeFailed`` for an item that reports a failure)."""
+
+    __slots__ = ("_calls", "_collect", "_error", "_index", "_ref", "_settled", "_value")
+    _value: T
+
+    def __init__(
+        self, calls: CallResults, ref: Any, index: int, collect: Callable[[Any], T]
+    ) -> None:
+        self._calls, self._ref, self._index, self._collect = calls, ref, index, collect
+        self._settled = False
+        self._error: str | None = None
+
+    def result(self) -> T:
+        if not self._settled:
+            self._settled = True
+            ref, self._ref = self._ref, None  # the call's objects may go once all are taken
+            try:
+                self._value = self._collect(self._calls.take(ref, self._index))
+            except ComputeFailed as exc:
+                self._error = str(exc)
+                raise
+        if self._error is not None:  # asked again after failing: fail the same way
+            raise ComputeFailed(self._error)
+        return self._value
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an error's text (Ray errors carry whole tracebacks)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

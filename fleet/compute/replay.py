@@ -115,6 +115,9 @@ class ReplayOracle:
         self._gen_calls += len(jobs)
         return out
 
+    def prefetch(self, jobs: Sequence[HeadJob | GenJob]) -> None:
+        """Nothing: every answer is prebuilt at load time and costs one lookup."""
+
     def stats(self) -> dict[str, int]:
         """Jobs answered; ``gen_calls`` only once a generation job was submitted."""
         gens = {"gen_calls": self._gen_calls} if self._gen_calls else {}

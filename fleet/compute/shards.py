@@ -92,18 +92,8 @@ class ComputeActor(DeviceShard):
     ) -> list[tuple[float, int, float] | str]:
         out: list[tuple[float, int, float] | str] = []
         for job in jobs:
-            head = HeadJob(
-                job.request_id,
-                job.model,
-                job.split,
-                job.codec,
-                job.input_id,
-                job.seq_len,
-                job.step,
-                job.prompts,
-            )
             try:
-                payload = self._oracle.run_head(head)[0].payload
+                payload = self._oracle.run_head(job)[0].payload  # its head, from the memo
                 assert payload is not None
                 result, wall_s = self._oracle.run_tail(job, payload)
             except (OracleError, ValueError) as exc:

@@ -3,7 +3,12 @@
 The simulator owns time; an oracle owns what real compute produces. When a head starts in
 simulated time the loop submits a ``HeadJob``; when the head ends it calls ``result()`` on what
 came back and learns the real payload size. Tails work the same way at batch start and end, so
-an oracle that computes elsewhere (Ray) has all of simulated stage time to do the work.
+an oracle that computes elsewhere (Ray) has all of simulated stage time to do the work;
+``prefetch`` hands it the jobs of requests still ahead in simulated time.
+
+Jobs share one shape: a ``Job`` names the request and what to compute (model, split, codec,
+input, seq_len); ``HeadJob`` and ``TailJob`` are ``InferJob``s (one forward pass, with ``step``
+and ``prompts``), a ``TailJob`` carrying its ``head``; a ``GenJob`` is a whole generated sequence.
 
 ``LocalOracle`` runs heads, the codec and tails in this process (``server.engine.local``);
 ``ReplayOracle`` samples rows recorded by an earlier real run (``fleet.compute.replay``).
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
@@ -65,15 +70,26 @@ def full_codec_key(config: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class HeadJob:
-    """Run ``model``'s head up to ``split`` on input ``input_id`` and encode the IF."""
+class Job:
+    """What every job names, defined once: the request it is for and what to compute:
+    ``model`` split at ``split`` with ``codec`` on the uplink, on input ``input_id`` cut to
+    ``seq_len`` tokens."""
 
     request_id: int
     model: str
     split: int
     codec: str  # codec_key of the codec config
     input_id: int
-    seq_len: int  # tokens per input (language models; vision models ignore it)
+    # tokens per input (language models; vision models ignore it); a generation's prompt
+    seq_len: int
+
+
+@dataclass(frozen=True, slots=True)
+class InferJob(Job):
+    """One forward pass through a split (``task: infer``): a head or the tail after it.
+    ``step`` and ``prompts`` are keyword-only: a tail's ``head`` comes before them."""
+
+    _: KW_ONLY
     step: int = 0
     prompts: str = DEFAULT_PROMPTS  # the text LM inputs are windows of (ModelSpec.prompts)
 
@@ -87,18 +103,20 @@ class HeadResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TailJob:
+class HeadJob(InferJob):
+    """Run ``model``'s head up to ``split`` on input ``input_id`` and encode the IF."""
+
+
+@dataclass(frozen=True, slots=True)
+class TailJob(InferJob):
     """Decode ``head``'s payload and run the tail from ``split``."""
 
-    request_id: int
-    model: str
-    split: int
-    codec: str
-    input_id: int
-    seq_len: int
     head: HeadResult
-    step: int = 0
-    prompts: str = DEFAULT_PROMPTS
+
+    @classmethod
+    def after(cls, job: InferJob, head: HeadResult) -> TailJob:
+        """The tail of ``job``'s request (same fields) on ``head``."""
+        return cls(**{f.name: getattr(job, f.name) for f in fields(InferJob)}, head=head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,22 +129,22 @@ class TailResult:
 
 
 @dataclass(frozen=True, slots=True)
-class GenJob:
-    """Generate ``new_tokens`` greedy tokens after a ``prompt_tokens``-token prompt (input
+class GenJob(Job):
+    """Generate ``new_tokens`` greedy tokens after a ``seq_len``-token prompt (input
     ``input_id``) through ``split`` with ``codec`` on every uplink transfer (``task: generate``).
 
     One job is a whole sequence: what the pipeline produces depends on the prompt, never on
     simulated time, so the oracle computes every step at once and the simulator spends the
-    bytes step by step."""
+    bytes step by step. ``prompts`` is positional here (after ``new_tokens``), keyword-only
+    on ``InferJob``: the one field the two kinds cannot share through the base class."""
 
-    request_id: int
-    model: str
-    split: int
-    codec: str  # codec_key of the codec config
-    input_id: int
-    prompt_tokens: int
     new_tokens: int
     prompts: str = DEFAULT_PROMPTS  # the corpus the prompt is a window of (ModelSpec.prompts)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The prompt's length in tokens (``seq_len``)."""
+        return self.seq_len
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +170,14 @@ class Oracle(Protocol):
     def submit_tails(self, jobs: Sequence[TailJob]) -> Sequence[Pending[TailResult]]: ...
 
     def submit_generations(self, jobs: Sequence[GenJob]) -> Sequence[Pending[GenResult]]: ...
+
+    def prefetch(self, jobs: Sequence[HeadJob | GenJob]) -> None:
+        """The jobs of requests the simulation reaches later (heads, or whole generations),
+        handed over ahead of simulated time: results depend on inputs, never on time, so an
+        oracle with spare workers (``RayOracle``) may start them now; a later submission of
+        the same job is then a memo hit. Not counted in ``stats()``. An oracle that answers
+        at submission anyway (``LocalOracle``, ``ReplayOracle``) does nothing."""
+        ...
 
     def stats(self) -> dict[str, int]:
         """Counters for the summary: calls made, memo hits."""

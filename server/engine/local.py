@@ -59,8 +59,10 @@ from records.tables import PROFILE_SCHEMA, TableWriter
 from server.engine.jobs import (
     DEFAULT_PROMPTS,
     Done,
+    GenJob,
     HeadJob,
     HeadResult,
+    InferJob,
     OracleError,
     TailJob,
     TailResult,
@@ -105,6 +107,10 @@ class LocalOracle(GenerationMixin):
     def submit_tails(self, jobs: Sequence[TailJob]) -> list[Done[TailResult]]:
         return [Done(self._tail(self._key(job), job.head.payload)) for job in jobs]
 
+    def prefetch(self, jobs: Sequence[HeadJob | GenJob]) -> None:
+        """Nothing: jobs run when submitted, one at a time in this process, so there are no
+        workers to keep busy ahead of simulated time."""
+
     def stats(self) -> dict[str, int]:
         """Jobs submitted (``*_calls``) and how many of them the memo answered; ``gen_*``
         only once a generation job was submitted."""
@@ -131,7 +137,7 @@ class LocalOracle(GenerationMixin):
             writer.append(self.profile_rows())
 
     # -- for actors that host this oracle (fleet.compute.shards, server.engine.workers) ----------
-    def key(self, job: HeadJob | TailJob) -> Key:
+    def key(self, job: InferJob) -> Key:
         """The memo key of a job: input id reduced, seq_len 0 and prompts ``lee-background``
         where the model ignores them."""
         return self._key(job)
@@ -142,8 +148,9 @@ class LocalOracle(GenerationMixin):
         split_model = self._model(model)
         return len(self._eligible_inputs(split_model, seq_len, prompts=prompts))
 
-    def run_head(self, job: HeadJob) -> tuple[HeadResult, float]:
-        """The head's result (with payload) and the wall seconds it took when first computed."""
+    def run_head(self, job: InferJob) -> tuple[HeadResult, float]:
+        """The result (with payload) of the head ``job`` names (a tail job names its head) and
+        the wall seconds it took when first computed."""
         key = self._key(job)
         self._head(key)
         return self._heads[key]
@@ -214,7 +221,7 @@ class LocalOracle(GenerationMixin):
         return payload
 
     # -- what the jobs name -------------------------------------------------------------------
-    def _key(self, job: HeadJob | TailJob) -> Key:
+    def _key(self, job: InferJob) -> Key:
         if job.step != 0:
             raise OracleError(
                 f"request {job.request_id}: LocalOracle runs one forward pass per request "

@@ -177,6 +177,6 @@ def test_a_replayed_generate_run_uses_the_lee_test_rows(tmp_path: Path) -> None:
 
 
 def test_jobs_default_to_lee_background() -> None:
-    fields = {f.name: f.default for f in dataclasses.fields(GenJob)}
-    assert fields["prompts"] == DEFAULT_PROMPTS == "lee-background"
-    assert dataclasses.fields(HeadJob)[-1].name == dataclasses.fields(TailJob)[-1].name == "prompts"
+    for kind in (HeadJob, TailJob, GenJob):
+        defaults = {f.name: f.default for f in dataclasses.fields(kind)}
+        assert defaults["prompts"] == DEFAULT_PROMPTS == "lee-background", kind

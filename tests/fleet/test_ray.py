@@ -97,21 +97,21 @@ def _simulate(scenario: Any, oracle: Any) -> list[dict[str, Any]]:
 
 
 def _killing_oracle(scenario: Any, after_calls: int) -> Any:
-    """A RayOracle that kills its first device shard right after its n-th head submission
-    (prefetches included), while that call is in flight."""
+    """A RayOracle that kills its first device shard right after its n-th heads call to the
+    actors (prefetches included), while that call is in flight."""
     import ray
 
     from fleet.compute.ray_oracle import RayOracle
 
     class Killer(RayOracle):
-        submissions = 0
+        calls = 0
 
-        def _submit_heads(self, jobs: Any, *, count: bool) -> Any:
-            out = super()._submit_heads(jobs, count=count)
-            self.submissions += 1
-            if self.submissions == after_calls:
+        def _send_heads(self, shard: int, batch: Any) -> Any:
+            ref = super()._send_heads(shard, batch)
+            self.calls += 1
+            if self.calls == after_calls:
                 ray.kill(self.shards[0], no_restart=False)
-            return out
+            return ref
 
     return Killer(scenario.ray, [(scenario.model.name, scenario.model.seq_len)])
 
