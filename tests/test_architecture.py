@@ -101,10 +101,10 @@ def test_cycle_finder_names_each_cycle() -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known cycles: fleet.compute.ray_oracle <-> ray_pending and fleet.run.calibration -> "
-    "runner -> point -> calibration (issue 13 work in flight), fleet.sim <-> infer, sequences, "
-    "rows, steps (TYPE_CHECKING back-references); drop this mark and the ignore_imports of the "
-    "acyclic contract in pyproject.toml once they are gone",
+    reason="known cycles: fleet.run.calibration -> runner -> point -> calibration (issue 13 work "
+    "in flight) and fleet.sim <-> infer, sequences, rows, steps (TYPE_CHECKING back-references); "
+    "drop this mark and the ignore_imports of the acyclic contract in pyproject.toml once they "
+    "are gone",
 )
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
