@@ -1,8 +1,9 @@
 """Calibrate-then-replay: ``replay_from`` naming a scenario file (``.yaml``/``.yml``).
 
 ``calibrate`` first runs that scenario (``mode: real``, with the ``ray`` fields the replayed
-scenario sets) into ``<out>/calibration/`` through ``fleet.run.runner.run``, unless a finished run
-of it is already there, and returns the replayed points pointing their ``replay_from`` at that
+scenario sets) into ``<out>/calibration/`` through the run function it is given (the runner
+passes its own ``run``, so this module never imports the runner), unless a finished run of it
+is already there, and returns the replayed points pointing their ``replay_from`` at that
 directory (so their manifests name it). Before any compute it checks that the calibration
 records every (model, task, lengths, split, codec) the points replay, and that the directory
 holds no run of another calibration: replay reads every profile below it.
@@ -16,14 +17,34 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from fleet.run import rundir
 from fleet.run.check import check
-from scenarios import RunSpec, Scenario, expand
+from fleet.run.point import RunResult
+from fleet.run.rundir import CALIBRATION_DIR
+from scenarios import RunSpec, Scenario, expand, load
 from server.engine.jobs import OracleError, full_codec_key
 
-CALIBRATION_DIR = "calibration"  # where a run puts the calibration its replay_from names
+__all__ = [
+    "CALIBRATION_DIR",
+    "RunScenario",
+    "calibrate",
+    "calibration_file",
+    "check_coverage",
+    "refuse_other_runs",
+]
+
 SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
+class RunScenario(Protocol):
+    """What runs the calibration scenario: every point of it into ``out`` (the runner's
+    ``run``)."""
+
+    def __call__(
+        self, scenario: Scenario, out: Path | None = None, *, quiet: bool = False
+    ) -> list[RunResult]: ...
 
 
 def calibration_file(points: Sequence[RunSpec]) -> str | None:
@@ -44,15 +65,19 @@ def calibration_file(points: Sequence[RunSpec]) -> str | None:
 
 
 def calibrate(
-    path: str, scenario: Scenario, points: Sequence[RunSpec], out: Path, *, quiet: bool
+    path: str,
+    scenario: Scenario,
+    points: Sequence[RunSpec],
+    out: Path,
+    *,
+    quiet: bool,
+    run: RunScenario,
 ) -> list[RunSpec]:
-    """Run the calibration scenario at ``path`` into ``out/calibration`` (unless a finished
-    run of it is there) and return ``points`` with their ``replay_from`` pointing there."""
-    import scenarios
-    from fleet.run.runner import run  # the runner calls this module: import it when used
-
+    """Run the calibration scenario at ``path`` into ``out/calibration`` with ``run`` (unless
+    a finished run of it is there) and return ``points`` with their ``replay_from`` pointing
+    there."""
     ray = scenario.ray.model_dump(mode="json", include=scenario.ray.model_fields_set)
-    calibration = scenarios.load(path, [f"ray.{k}={json.dumps(v)}" for k, v in ray.items()])
+    calibration = load(path, [f"ray.{k}={json.dumps(v)}" for k, v in ray.items()])
     if calibration.mode != "real":
         raise ValueError(
             f"replay_from: {path} is a calibration scenario, so it must run mode: real (it has "

@@ -22,6 +22,8 @@ from typing import Any
 
 from scenarios import Scenario
 
+CALIBRATION_DIR = "calibration"  # where a run puts the calibration its replay_from names
+
 
 def run_id(scenario: Scenario) -> str:
     """Name plus a hash of what decides the results: the resolved scenario without its

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from fleet.run import rundir
-from fleet.run.calibration import CALIBRATION_DIR, calibrate, calibration_file
+from fleet.run.calibration import calibrate, calibration_file
 from fleet.run.point import RunResult, run_one
 from fleet.run.progress import SweepBar
+from fleet.run.rundir import CALIBRATION_DIR
 from scenarios import RunSpec, Scenario, expand
 from server.engine.jobs import Oracle
 
@@ -62,7 +63,7 @@ def run(scenario: Scenario, out: Path | None = None, *, quiet: bool = False) -> 
     points = expand(scenario)
     calibration = calibration_file(points)
     if calibration is not None:
-        points = calibrate(calibration, scenario, points, out, quiet=quiet)
+        points = calibrate(calibration, scenario, points, out, quiet=quiet, run=run)
     oracles: dict[str, Oracle] = {}
     try:
         if scenario.sweep is None:
