@@ -43,6 +43,7 @@ from analysis.style import (
     split_sort_key,
     split_text,
 )
+from records.metrics import GROUP_EDGES
 
 #: The widest a bar of ``uplink_per_codec`` gets, as a share of its split's slot (1.0).
 MAX_BAR_WIDTH = 0.3
@@ -146,17 +147,11 @@ def stage_bars(rows: Sequence[Row], *, devices: float | None = None) -> Figure:
 def timeline(requests: pa.Table, *, max_requests: int = 30) -> Figure:
     """One lane per completed request (the first ``max_requests`` by arrival; tick text
     "request (device -> replica)"), bars coloured by stage over simulated time: device (arrival
-    -> uplink start: queue, head, encode), uplink, server queue, server compute, downlink."""
+    -> uplink start: queue, head, encode), uplink, server wait (dispatch, queue), server compute,
+    downlink (``records.metrics.GROUP_EDGES``)."""
     if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
         raise ValueError(f"timeline: max_requests must be an integer >= 1, got {max_requests!r}")
-    edges = [
-        "t_arrival_s",
-        "t_uplink_start_s",
-        "t_uplink_end_s",
-        "t_server_start_s",
-        "t_server_end_s",
-        "t_done_s",
-    ]
+    edges = list(GROUP_EDGES)
     needed = ["request_id", "device_id", "replica_id", "status", *edges]
     missing = [c for c in needed if c not in requests.column_names]
     if missing:

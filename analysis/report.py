@@ -36,9 +36,12 @@ from analysis.report_parts import (
 )
 from analysis.report_sweep import MAX_CDF_POINTS as MAX_CDF_POINTS
 from analysis.report_sweep import sweep_document
+from records import metrics as metric_defs
 
 HTML_NAME, MD_NAME, FIGURES = "report.html", "report.md", "figures"
-_STAGE_KEYS = ("device_s", "uplink_s", "server_queue_s", "server_compute_s", "downlink_s")
+#: the stage table lists every stage in lifecycle order; the headline table leaves stages out
+_STAGE_KEYS = tuple(metric_defs.STAGES)
+_NOT_HEADLINE = {*metric_defs.STAGES, *metric_defs.STAGE_GROUPS}
 _GENERATION_KEYS = (
     "tokens",
     "tokens_per_s",
@@ -92,7 +95,7 @@ def _run_document(run: Run, figures: FigureSaver, slo_s: float | None) -> doc.Do
     bars = plots.stage_bars([{**run_labels(run), **metrics}])
     sections = [
         _run_header(run),
-        Section("Headline metrics", [_metric_table(metrics, slo_s)]),
+        Section("Headline metrics", [_metric_table(_headline(metrics), slo_s)]),
         Section("Where the time goes", [figures.add(bars, "stages", STAGES_CAPTION), stages]),
         Section(
             "Distributions",
@@ -151,6 +154,10 @@ def _run_header(run: Run) -> Section:
         ["host", m.get("host")],
     ]
     return Section("Overview", [Table(["field", "value"], facts), Text(what_was_run(run))])
+
+
+def _headline(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if k not in _NOT_HEADLINE}
 
 
 def _metric_table(metrics: Mapping[str, float], slo_s: float | None) -> Table:

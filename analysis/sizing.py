@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from records.columns import check_slo_s as check_slo_s  # re-exported: defined here first
+
 NAN = float("nan")
 
 
@@ -124,9 +126,3 @@ def _number(row: Mapping[str, Any], name: str) -> float:
         )
     value = row[name]
     return NAN if value is None else float(value)
-
-
-def check_slo_s(slo_s: float) -> None:
-    """Raise ``ValueError`` unless ``slo_s`` is a finite number of seconds > 0."""
-    if not isinstance(slo_s, (int, float)) or not math.isfinite(slo_s) or slo_s <= 0:
-        raise ValueError(f"slo_s must be a finite number of seconds > 0, got {slo_s!r}")

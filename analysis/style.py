@@ -54,14 +54,14 @@ LINESTYLES = ("-", "--", ":", "-.")
 STAGE_COLORS = {  # Paul Tol's muted scheme, colour-blind safe
     "device": "#88ccee",
     "uplink": "#ddcc77",
-    "server_queue": "#cc6677",
+    "server_wait": "#cc6677",
     "server_compute": "#117733",
     "downlink": "#aa4499",
 }
 STAGE_NAMES = {
     "device": "device (queue, head, encode)",
     "uplink": "uplink",
-    "server_queue": "server queue",
+    "server_wait": "server wait (dispatch, queue)",
     "server_compute": "server compute",
     "downlink": "downlink",
 }

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleet.run import rundir
-from fleet.run.calibration import CALIBRATION_DIR
 from fleet.run.progress import RunProgress
+from fleet.run.rundir import CALIBRATION_DIR
 from scenarios import Scenario
 from server.engine.jobs import Oracle, RecordingOracle, full_codec_key
 
@@ -39,8 +40,7 @@ def run_one(
     scenario: Scenario, out: Path, *, quiet: bool = False, oracles: dict[str, Oracle] | None = None
 ) -> RunResult:
     """One run (no sweep) into the new or empty directory ``out``."""
-    from records.summary import reason_counts, summarize, summarize_generation
-    from records.tables import read_table
+    from records.summary import summarize_run
 
     if scenario.sweep is not None:
         raise ValueError("run_one takes a single point; use run() for a sweep")
@@ -62,34 +62,22 @@ def run_one(
     wall_start = time.perf_counter()
     try:
         oracle = _oracle(scenario, oracles)
+        before = oracle.stats()  # a sweep's points share oracles: count this point's calls
         output = _simulate(scenario, oracle, run_id, out, quiet, wall_start)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         manifest.update(status="failed", error=error, ended_at=rundir.now())
         rundir.write_json(out / "manifest.json", manifest)
         raise
-    requests = read_table(out / "requests.parquet")
-    summary: dict[str, Any] = summarize(
-        requests,
-        read_table(out / "servers.parquet"),
+    summary = summarize_run(
+        out,
         replicas=scenario.servers.replicas,
+        generate=scenario.model.task == "generate",
         sim_time_s=output.sim_time_s,
         replica_failures=output.replica_failures,
         replica_down_s=output.replica_down_s,
+        facts={"events": output.events, **oracle_counts(before, output.oracle)},
     )
-    if scenario.model.task == "generate":
-        summary.update(
-            summarize_generation(
-                requests,
-                read_table(out / "steps.parquet"),
-                read_table(out / "servers.parquet"),
-                replicas=scenario.servers.replicas,
-                sim_time_s=output.sim_time_s,
-            )
-        )
-    summary.update(reason_counts(requests))
-    summary.update(sim_time_s=output.sim_time_s, events=output.events)
-    summary.update({f"oracle_{k}": v for k, v in output.oracle.items()})
     rundir.write_json(out / "summary.json", summary)
     wall_s = time.perf_counter() - wall_start
     manifest.update(status="complete", ended_at=rundir.now(), wall_s=wall_s)
@@ -101,6 +89,13 @@ def run_one(
             file=sys.stderr,
         )
     return RunResult(out, summary)
+
+
+def oracle_counts(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """``oracle_<counter>`` for every counter of the oracle's ``stats``: what it counted
+    between ``before`` and ``after``, i.e. during one run even when earlier points of a sweep
+    used the same oracle. Memo hits still count answers that an earlier point computed."""
+    return {f"oracle_{k}": int(v) - int(before.get(k, 0)) for k, v in after.items()}
 
 
 def _simulate(

@@ -36,27 +36,9 @@ def test_run_metrics_agree_with_the_run_summary(run_dir: Path) -> None:
     run = load_run(run_dir)
     p50_s = m.latency(run.requests)["p50_latency_s"]
     got, summary = m.run_metrics(run, slo_s=p50_s), run.summary
-    shared = [
-        "p50_latency_s",
-        "p95_latency_s",
-        "p99_latency_s",
-        "mean_latency_s",
-        "throughput_rps",
-        "server_utilization",
-        "uplink_bytes_per_request",
-        "device_energy_j_per_request",
-        "drop_rate",
-        "failure_rate",
-        "mean_agreement",
-        "uplink_s",
-        "downlink_s",
-    ]
-    assert {k: got[k] for k in shared} == pytest.approx({k: summary[k] for k in shared})
-    queue_s = summary["dispatch_s"] + summary["server_queue_s"]
-    assert got["server_queue_s"] == pytest.approx(queue_s)
-    device_s = summary["device_queue_s"] + summary["head_s"] + summary["encode_s"]
-    assert got["device_s"] == pytest.approx(device_s)
-    assert got["server_compute_s"] == pytest.approx(summary["server_s"])
+    shared = [k for k in got if k != "slo_attainment"]
+    assert all(k in summary for k in shared)  # the report shows nothing summary.json lacks
+    assert {k: got[k] for k in shared} == {k: summary[k] for k in shared}
     assert sum(got[f"{s}_s"] for s in m.STAGES) == pytest.approx(got["mean_latency_s"])
     completed = summary["completed"] / summary["requests"]
     assert completed / 2 <= got["slo_attainment"] < completed  # half complete within p50
@@ -67,9 +49,8 @@ def test_a_generate_run_loads_its_steps(generate_dir: Path) -> None:
     assert run.task == "generate" and run.steps is not None
     assert run.steps.equals(pq.read_table(generate_dir / "steps.parquet"))
     got = m.run_metrics(run)
-    assert got["uplink_bits_per_token"] == pytest.approx(run.summary["uplink_bits_per_token"])
-    assert got["p95_ttft_s"] == pytest.approx(run.summary["p95_ttft_s"])
-    assert got["p99_tpot_s"] == pytest.approx(run.summary["p99_tpot_s"])
+    for key in ("uplink_bits_per_token", "p95_ttft_s", "p99_tpot_s", "server_busy_s_per_token"):
+        assert got[key] == run.summary[key], key
 
 
 def test_a_sweep_loads_its_points_and_their_runs(sweep_dir: Path) -> None:

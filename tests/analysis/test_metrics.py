@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from analysis import metrics as m
 from analysis.load import Run, load_sweep
-from records.tables import GENERATE_REQUESTS_SCHEMA, REQUESTS_SCHEMA, SERVERS_SCHEMA, STEPS_SCHEMA
+from records.tables import REQUESTS_SCHEMA
 
 NAN = float("nan")
 DONE, DROP, FAIL = "completed", "dropped", "failed"
@@ -39,150 +38,43 @@ def requests() -> pa.Table:
     )
 
 
-def test_latency_percentiles_are_numpy_linear_over_completed() -> None:
-    # sorted latencies 2, 2, 3, 4: p50 at index 1.5 -> 2.5; p95 at 2.85 -> 3.85; p99 at 2.97
-    got = m.latency(requests())
-    assert got == pytest.approx(
-        {"p50_latency_s": 2.5, "p95_latency_s": 3.85, "p99_latency_s": 3.97, "mean_latency_s": 2.75}
-    )
+def test_the_numbers_are_records_metrics() -> None:
+    """analysis defines no metric: every one it names is the one summary.json uses."""
+    from records import metrics as defs
+
+    for name in (
+        "latency",
+        "throughput_rps",
+        "slo_attainment",
+        "server_utilization",
+        "server_busy_s_per_request",
+        "server_busy_s_per_token",
+        "uplink_bytes_per_request",
+        "uplink_bits_per_token",
+        "device_energy_j_per_request",
+        "drop_rate",
+        "failure_rate",
+        "quality",
+        "token_latency",
+    ):
+        assert getattr(m, name) is getattr(defs, name), name
+    assert m.stage_breakdown is defs.stage_groups
+    assert m.STAGES == ("device", "uplink", "server_wait", "server_compute", "downlink")
+    assert [f"{s}_s" for s in m.STAGES] == list(defs.STAGE_GROUPS)
 
 
 def test_stage_breakdown_sums_to_mean_latency() -> None:
-    # device 0.5 0.25 0.25 0.5; uplink 0.5 0.25 0.5 0; queue 0.25 0.5 0 0.5;
+    # device 0.5 0.25 0.25 0.5; uplink 0.5 0.25 0.5 0; wait 0.25 0.5 0 0.5;
     # compute 0.5 0.5 0.5 0.5; downlink 0.25 0.5 1.75 2.5
-    got = m.stage_breakdown(requests())
+    got = m.stage_breakdown(full_requests())
     assert got == {
         "device_s": 0.375,
         "uplink_s": 0.3125,
-        "server_queue_s": 0.3125,
+        "server_wait_s": 0.3125,
         "server_compute_s": 0.5,
         "downlink_s": 1.25,
     }
-    assert list(got) == [f"{s}_s" for s in m.STAGES]
     assert sum(got.values()) == pytest.approx(m.latency(requests())["mean_latency_s"])
-
-
-def test_rates_count_every_request() -> None:
-    table = requests()
-    assert m.throughput_rps(table, 8.0) == 0.5
-    assert m.drop_rate(table) == pytest.approx(1 / 6)
-    assert m.failure_rate(table) == pytest.approx(1 / 6)
-    # within 2.5 s: two of six; within 3 s (inclusive): three; the drop and failure miss
-    assert m.slo_attainment(table, 2.5) == pytest.approx(2 / 6)
-    assert m.slo_attainment(table, 3.0) == pytest.approx(3 / 6)
-    assert m.slo_attainment(table, 100.0) == pytest.approx(4 / 6)
-
-
-def test_per_request_metrics_use_their_documented_populations() -> None:
-    table = requests()
-    assert m.server_busy_s_per_request(table) == pytest.approx(1.75 / 4)  # completed
-    assert m.uplink_bytes_per_request(table) == 300.0  # uplink finished: not the failed 999
-    assert m.device_energy_j_per_request(table) == 2.5  # every request: 15 / 6
-    assert m.quality(table) == {"mean_agreement": 0.875, "quality_change": 0.125}
-    assert math.isnan(m.server_busy_s_per_token(table))  # infer: no new_tokens
-    assert math.isnan(m.uplink_bits_per_token(table))
-
-
-def test_server_utilization_is_busy_over_replica_seconds() -> None:
-    servers = pa.table({"busy_s": [1.0, 0.9, 0.5]})
-    assert m.server_utilization(servers, 2, 8.0) == pytest.approx(2.4 / 16)
-    assert math.isnan(m.server_utilization(servers, 2, 0.0))
-    with pytest.raises(ValueError, match="replicas must be an integer >= 1, got 0"):
-        m.server_utilization(servers, 0, 8.0)
-
-
-def test_empty_tables_give_nan_and_never_raise() -> None:
-    empty = REQUESTS_SCHEMA.empty_table()
-    values = [
-        *m.latency(empty).values(),
-        *m.stage_breakdown(empty).values(),
-        *m.quality(empty).values(),
-        m.slo_attainment(empty, 1.0),
-        m.drop_rate(empty),
-        m.failure_rate(empty),
-        m.server_busy_s_per_request(empty),
-        m.uplink_bytes_per_request(empty),
-        m.device_energy_j_per_request(empty),
-        m.server_utilization(SERVERS_SCHEMA.empty_table(), 1, 0.0),
-    ]
-    assert all(math.isnan(v) for v in values)
-    assert m.throughput_rps(empty, 10.0) == 0.0
-    assert m.server_utilization(SERVERS_SCHEMA.empty_table(), 1, 5.0) == 0.0
-    gen = GENERATE_REQUESTS_SCHEMA.empty_table()
-    assert all(math.isnan(v) for v in m.token_latency(gen).values())
-    assert math.isnan(m.server_busy_s_per_token(gen)) and math.isnan(m.uplink_bits_per_token(gen))
-
-
-def test_an_all_dropped_run_misses_everything() -> None:
-    table = requests().filter(pa.array([False, False, False, False, True, True]))
-    table = table.set_column(0, "status", pa.array([DROP, DROP]))
-    assert all(math.isnan(v) for v in m.latency(table).values())
-    assert all(math.isnan(v) for v in m.stage_breakdown(table).values())
-    assert m.drop_rate(table) == 1.0 and m.failure_rate(table) == 0.0
-    assert m.slo_attainment(table, 1e9) == 0.0
-    assert m.throughput_rps(table, 4.0) == 0.0
-    assert math.isnan(m.quality(table)["mean_agreement"])
-
-
-def test_a_missing_column_is_named() -> None:
-    table = requests().drop_columns(["t_done_s"])
-    with pytest.raises(ValueError, match=r"lacks columns \['t_done_s'\]"):
-        m.latency(table)
-    with pytest.raises(ValueError, match=r"lacks columns.*busy_s.*SERVERS_SCHEMA"):
-        m.server_utilization(pa.table({"x": [1.0]}), 1, 1.0)
-    with pytest.raises(ValueError, match="slo_s must be a finite number of seconds > 0, got -1"):
-        m.slo_attainment(requests(), -1)
-
-
-def generate_requests() -> pa.Table:
-    """Three completed sequences (4, 4 and 1 new tokens) and a dropped one."""
-    return pa.table(
-        {
-            "status": [DONE, DONE, DONE, DROP],
-            "new_tokens": pa.array([4, 4, 1, 4], pa.int32()),
-            "payload_bytes": [100, 300, 40, 0],
-            "server_busy_s": [0.2, 0.6, 0.2, 0.0],
-            "ttft_s": [0.5, 1.5, 1.0, NAN],
-            "tpot_s": [0.1, 0.3, NAN, NAN],  # one token: no time per output token
-        }
-    )
-
-
-def test_generate_metrics_from_the_generate_columns() -> None:
-    table = generate_requests()
-    assert m.server_busy_s_per_token(table) == pytest.approx(1.0 / 9)
-    assert m.uplink_bits_per_token(table) == pytest.approx(8 * 440 / 9)
-    # ttft 0.5 1.0 1.5: p95 at index 1.9 -> 1.45; tpot 0.1 0.3 (NaN left out): p95 -> 0.29
-    assert m.token_latency(table) == pytest.approx(
-        {
-            "p50_ttft_s": 1.0,
-            "p95_ttft_s": 1.45,
-            "p99_ttft_s": 1.49,
-            "p50_tpot_s": 0.2,
-            "p95_tpot_s": 0.29,
-            "p99_tpot_s": 0.298,
-        }
-    )
-
-
-def test_metrics_match_the_run_summary_on_shared_definitions() -> None:
-    from records.summary import summarize
-
-    table = full_requests()
-    servers = pa.table({"busy_s": [1.0, 0.75]})
-    summary = summarize(table, servers, replicas=2, sim_time_s=8.0)
-    ours = {
-        **m.latency(table),
-        "throughput_rps": m.throughput_rps(table, 8.0),
-        "server_utilization": m.server_utilization(servers, 2, 8.0),
-        "uplink_bytes_per_request": m.uplink_bytes_per_request(table),
-        "device_energy_j_per_request": m.device_energy_j_per_request(table),
-        "drop_rate": m.drop_rate(table),
-        "failure_rate": m.failure_rate(table),
-        "mean_agreement": m.quality(table)["mean_agreement"],
-    }
-    assert ours == pytest.approx({k: summary[k] for k in ours})
-    assert m.server_busy_s_per_request(table) == pytest.approx(summary["server_busy_s_per_request"])
 
 
 def full_requests() -> pa.Table:
@@ -225,58 +117,56 @@ def _scenario(task: str = "infer", **changes: Any) -> dict[str, Any]:
     }
 
 
-def test_run_metrics_flattens_every_metric_of_a_run() -> None:
+def test_run_metrics_flattens_every_figure_of_a_run() -> None:
+    from records.metrics import request_figures
+
     run = Run(
         path=Path("hand"),
         manifest={"seed": 5, "scenario": _scenario()},
         summary={"sim_time_s": 8.0},
-        requests=requests(),
+        requests=full_requests(),
         servers=pa.table({"busy_s": [1.0, 0.75]}),
         steps=None,
     )
     got = m.run_metrics(run, slo_s=3.0)
-    assert list(got) == [
-        *m.latency(requests()),
-        *(f"{s}_s" for s in m.STAGES),
-        "throughput_rps",
-        "slo_attainment",
-        "server_utilization",
-        "server_busy_s_per_request",
-        "server_busy_s_per_token",
-        "uplink_bytes_per_request",
-        "uplink_bits_per_token",
-        "device_energy_j_per_request",
-        "drop_rate",
-        "failure_rate",
-        "mean_agreement",
-        "quality_change",
-    ]
+    figures = request_figures(run.requests, run.servers, replicas=2, sim_time_s=8.0)
+    keys = list(figures)
+    keys.insert(keys.index("throughput_rps") + 1, "slo_attainment")
+    assert list(got) == keys
+    assert {k: got[k] for k in figures} == figures
     assert got["slo_attainment"] == 0.5 and got["throughput_rps"] == 0.5
     assert got["server_utilization"] == pytest.approx(1.75 / 16)
+    assert got["server_busy_s_per_request"] == pytest.approx(1.75 / 4)
     assert "slo_attainment" not in m.run_metrics(run)
+    assert "p95_ttft_s" not in got  # infer: no token figures
 
 
-def test_run_metrics_of_a_generate_run_adds_token_latencies() -> None:
-    table = requests()
+def test_run_metrics_of_a_generate_run_adds_the_token_figures() -> None:
+    table = full_requests()
     table = table.append_column("new_tokens", pa.array([4, 4, 1, 4, 4, 4], pa.int32()))
     table = table.append_column("ttft_s", pa.array([0.5, 1.5, 1.0, 2.0, NAN, NAN]))
     table = table.append_column("tpot_s", pa.array([0.1, 0.3, NAN, 0.5, NAN, NAN]))
+    table = table.append_column("tokens_matching", pa.array([4, 2, 1, 4, None, None], pa.int32()))
+    servers = pa.table(
+        {"busy_s": [1.0], "tokens": [13], "batches": [5], "kv_used_max_bytes": [0.0]}
+    )
+    steps = pa.table({"step": list(range(13)), "payload_bytes": [10] * 13})
     run = Run(
         path=Path("hand"),
         manifest={"seed": 5, "scenario": _scenario("generate")},
         summary={},  # no sim_time_s: the last stage time any request reached, 7 s
         requests=table,
-        servers=pa.table({"busy_s": [1.0]}),
-        steps=STEPS_SCHEMA.empty_table(),
+        servers=servers,
+        steps=steps,
     )
     got = m.run_metrics(run)
     # ttft 0.5 1 1.5 2: p95 at index 2.85 -> 1.925; tpot 0.1 0.3 0.5 -> p50 0.3
     assert got["p95_ttft_s"] == pytest.approx(1.925) and got["p50_tpot_s"] == pytest.approx(0.3)
-    assert list(got)[-6:] == [f"p{q}_{n}" for n in ("ttft_s", "tpot_s") for q in (50, 95, 99)]
-    assert got["server_busy_s_per_token"] == pytest.approx(1.75 / 13)
+    assert got["server_busy_s_per_token"] == pytest.approx(1.0 / 13)
     assert got["uplink_bits_per_token"] == pytest.approx(8 * 1000 / 13)
     assert got["throughput_rps"] == pytest.approx(4 / 7)
     assert got["server_utilization"] == pytest.approx(1.0 / 14)
+    assert got["tokens"] == 13 and got["mean_running_batch"] == pytest.approx(13 / 5)
 
 
 def test_codec_label_shows_only_what_the_scenario_wrote() -> None:
@@ -292,8 +182,13 @@ def _write_point(path: Path, scenario: dict[str, Any], latency_s: float) -> None
     manifest = {"seed": 1, "status": "complete", "scenario": scenario}
     (path / "manifest.json").write_text(json.dumps(manifest))
     (path / "summary.json").write_text(json.dumps({"sim_time_s": 10.0}))
-    table = requests().set_column(6, "t_done_s", pa.array([latency_s] + [NAN] * 5))
-    table = table.set_column(0, "status", pa.array([DONE, DROP, DROP, DROP, DROP, DROP]))
+    table = full_requests()
+    table = table.set_column(
+        table.schema.get_field_index("t_done_s"), "t_done_s", pa.array([latency_s] + [NAN] * 5)
+    )
+    table = table.set_column(
+        table.schema.get_field_index("status"), "status", pa.array([DONE] + [DROP] * 5)
+    )
     pq.write_table(table, path / "requests.parquet")
     pq.write_table(pa.table({"busy_s": [1.0]}), path / "servers.parquet")
 

@@ -20,7 +20,7 @@ from analysis import plots
 from records.tables import REQUESTS_SCHEMA, STAGE_TIMES
 
 NAN = float("nan")
-STAGES = ("device", "uplink", "server_queue", "server_compute", "downlink")
+STAGES = ("device", "uplink", "server_wait", "server_compute", "downlink")
 SLICER = "slicer(max_nmse=0.01)"
 
 
@@ -97,7 +97,7 @@ def test_axis_labels_carry_units() -> None:
     assert plots.axis_label("uplink_bytes_per_request") == "uplink (bytes/request)"
     assert plots.axis_label("uplink_bits_per_token") == "uplink (bits/token)"
     assert plots.axis_label("devices") == "fleet size (devices)"
-    assert plots.axis_label("server_queue_s") == "server queue (s)"
+    assert plots.axis_label("server_wait_s") == "server wait: dispatch, queue (s)"
     assert plots.axis_label("kv_free_min_bytes") == "kv free min (bytes)"  # unit from suffix
     assert plots.axis_label("device_energy_j") == "device energy (J)"
 
@@ -313,7 +313,7 @@ def test_uplink_bars_without_data_say_so() -> None:
 def test_stage_bars_stack_the_stages_at_the_largest_fleet() -> None:
     rows = sweep(splits=(4, 8))
     for r in rows:
-        r["server_queue_s"] = r["devices"] / 1e4  # queueing grows with the fleet
+        r["server_wait_s"] = r["devices"] / 1e4  # queueing grows with the fleet
     rows[0]["uplink_s"] = NAN  # 4-fp16 at 10 devices: not the chosen point anyway
     fig = plots.stage_bars(rows)
     ax = fig.axes[0]
@@ -324,7 +324,7 @@ def test_stage_bars_stack_the_stages_at_the_largest_fleet() -> None:
     assert legend_texts(fig) == [
         "device (queue, head, encode)",
         "uplink",
-        "server queue",
+        "server wait (dispatch, queue)",
         "server compute",
         "downlink",
     ]
@@ -441,7 +441,7 @@ def test_cdf_log_x_drops_non_positive_and_empty_says_no_data() -> None:
 
 def requests(n: int, dropped: tuple[int, ...] = ()) -> pa.Table:
     """Request i arrives at 10 - i (so the table is in reverse arrival order), each stage 0.1 s
-    long, except the server queue (0.2 s)."""
+    long, except the server wait (0.2 s)."""
     rows = []
     for i in range(n):
         t0 = 10.0 - i

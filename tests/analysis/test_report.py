@@ -173,12 +173,16 @@ def test_a_run_report_has_every_section_and_embeds_its_figures(
         assert (path / "figures" / f"{stem}.svg").is_file()
 
 
-def test_nan_shows_as_a_dash_and_numbers_align_right(run_report: tuple[Path, str, str]) -> None:
-    _, html, _ = run_report
+def test_nan_shows_as_a_dash_and_numbers_align_right(run_dir: Path, tmp_path: Path) -> None:
+    """A requests table from before the radio_energy_j column: its radio energy is NaN."""
+    path = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    requests = pq.read_table(path / "requests.parquet").drop_columns(["radio_energy_j"])
+    pq.write_table(requests, path / "requests.parquet")
+    _, html, _ = _report(path)
     page = Page(html)
-    busy = "server busy time (s/token)"
-    assert page.row(busy) == [busy, "–"]  # NaN for infer
-    assert page.row("uplink (bits/token)")[1] == "–"
+    radio = "radio energy (J/request)"
+    assert page.row(radio) == [radio, "–"]
+    assert "server busy time (s/token)" not in html  # infer: no token figures
     assert not any(cell.lower() in ("nan", "none", "null") for r in page.rows for cell in r)
     assert '<td class="num">–</td>' in html
 
@@ -207,7 +211,7 @@ def test_report_md_has_the_same_content_with_linked_figures(
         target = line.split("](", 1)[1].split(")", 1)[0]
         assert target.startswith("figures/") and (path / target).is_file()
     assert "| p95 latency (s) |" in md and "|---|---:|" in md
-    assert "| server busy time (s/token) | – |" in md
+    assert "| completed (requests) | 32 |" in md
     assert "```json\n{" in md
 
 
