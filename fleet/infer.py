@@ -25,22 +25,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fleet.core import service_classes
 from fleet.rows import COMPLETED, DROPPED, FAILED, radio_energy_j
 from models.durations import codec_encode_s
 from models.hardware import get_hardware
 from server.batching import BatchPolicy
-from server.cost import ServerCost, ServiceClass, ServiceDraw
+from server.cost import ServerCost, ServiceDraw
 from server.engine.jobs import ComputeFailed, HeadJob, HeadResult, Pending, TailJob, TailResult
 from server.replica import FailurePolicy, ServerPool
 
 if TYPE_CHECKING:
-    from fleet.sim import Simulation
+    from fleet.host import Host
 
 
 class Infer:
     def __init__(
         self,
-        sim: Simulation,
+        sim: Host,
         route_ss: np.random.SeedSequence,
         service_ss: np.random.SeedSequence,
         failure_ss: np.random.SeedSequence,
@@ -55,7 +56,7 @@ class Infer:
             sim.costs,
             get_hardware(servers.hardware),
             servers.dtype,
-            _classes(sim),
+            service_classes(sim.groups, sim.group_class),
             decode_speedup=servers.decode_speedup,
             service=None if override is None else _draw(override),
             rng=np.random.default_rng(service_ss),
@@ -228,14 +229,6 @@ class Infer:
         down_mbit = np.where(received, rows.result_bytes[idx] * 8e-6, 0.0)
         radios = [x.radio for x in self.sim.scenario.fleet]
         return radio_energy_j(radios, g, up_s + down_s, up_mbit, down_mbit)
-
-
-def _classes(sim: Simulation) -> list[ServiceClass]:
-    """The service class of every class number, from the first group that has it."""
-    classes: dict[int, ServiceClass] = {}
-    for g, klass in zip(sim.groups, sim.group_class, strict=True):
-        classes.setdefault(klass, ServiceClass(g.split, g.codec_id))
-    return [classes[k] for k in range(len(classes))]
 
 
 def _draw(override: Any) -> ServiceDraw:

@@ -18,9 +18,10 @@ import numpy as np
 
 from fleet.arrivals import arrival_times, offline_arrivals
 from records.tables import STAGE_TIMES
+from scenarios.schema import Scenario
 
 if TYPE_CHECKING:
-    from fleet.sim import Simulation
+    from fleet.core import GroupSetup, Task
 
 COMPLETED, DROPPED, FAILED = 1, 2, 3
 STATUS = np.array(["", "completed", "dropped", "failed"], dtype=object)
@@ -30,17 +31,23 @@ Sink = Callable[[dict[str, Any]], None]
 class RequestRows:
     def __init__(
         self,
-        sim: Simulation,
+        scenario: Scenario,
+        groups: list[GroupSetup],
+        run_id: str,
         sink: Sink,
         chunk_rows: int,
-        arrival_ss: np.random.SeedSequence,
-        input_ss: np.random.SeedSequence,
-        offline_ss: np.random.SeedSequence,
+        seeds: tuple[np.random.SeedSequence, np.random.SeedSequence, np.random.SeedSequence],
     ) -> None:
-        self._sim = sim
+        """``seeds``: of the arrivals, the inputs and the offline draws. ``task`` must be set
+        before the first row is written: it adds its columns and buffers."""
+        self._scenario = scenario
+        self._groups = groups
+        self._run_id = run_id
         self._sink = sink
         self._chunk_rows = chunk_rows
-        s = sim.scenario
+        self.task: Task | None = None
+        arrival_ss, input_ss, offline_ss = seeds
+        s = scenario
         counts = [g.count for g in s.fleet]
         self.device_group = np.repeat(np.arange(len(counts)), counts)
         self.n_devices = int(sum(counts))
@@ -101,7 +108,8 @@ class RequestRows:
     def flush(self) -> None:
         """Write the rows of the requests finished since the last flush (after what the task
         buffers, so a step table never runs behind its requests)."""
-        self._sim.task.flush()
+        assert self.task is not None, "RequestRows.task is set by the simulation"
+        self.task.flush()
         if not self._done:
             return
         idx = np.asarray(self._done, dtype=np.int64)
@@ -110,17 +118,19 @@ class RequestRows:
         self._sink(self._columns(idx))
 
     def _columns(self, idx: np.ndarray) -> dict[str, Any]:
-        sim = self._sim
+        task = self.task
+        assert task is not None
         g = self.group[idx]
-        names = np.array([x.name for x in sim.groups], dtype=object)
-        splits = np.array([x.split for x in sim.groups], dtype=np.int32)
-        codecs = np.array([x.codec_id for x in sim.groups], dtype=object)
+        groups = self._groups
+        names = np.array([x.name for x in groups], dtype=object)
+        splits = np.array([x.split for x in groups], dtype=np.int32)
+        codecs = np.array([x.codec_id for x in groups], dtype=object)
         columns: dict[str, Any] = {
-            "run_id": [sim.run_id] * len(idx),
+            "run_id": [self._run_id] * len(idx),
             "request_id": idx,
             "device_id": self.device[idx],
             "group": names[g].tolist(),
-            "model": [sim.scenario.model.name] * len(idx),
+            "model": [self._scenario.model.name] * len(idx),
             "split": splits[g],
             "codec": codecs[g].tolist(),
             "input_id": self.input_id[idx],
@@ -129,7 +139,7 @@ class RequestRows:
         }
         for name, values in self.t.items():
             columns[name] = values[idx]
-        radio_j = sim.task.radio_energy_j(idx, g)
+        radio_j = task.radio_energy_j(idx, g)
         columns.update(
             raw_bytes=self.raw_bytes[idx],
             payload_bytes=self.payload_bytes[idx],
@@ -142,7 +152,7 @@ class RequestRows:
             status=STATUS[self.status[idx]].tolist(),
             reason=[self.reason.pop(int(i), "") for i in idx],
         )
-        columns.update(sim.task.extra_columns(idx))
+        columns.update(task.extra_columns(idx))
         return columns
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fleet.core import service_classes
 from fleet.rows import COMPLETED, DROPPED, Sink, radio_energy_j
 from fleet.steps import StepRows
 from models.durations import codec_encode_s
@@ -41,20 +42,18 @@ from server.cost import ServerCost
 from server.engine.jobs import GenJob, GenResult, Pending
 
 if TYPE_CHECKING:
-    from fleet.sim import Simulation
+    from fleet.host import Host
 
 
 class Sequences:
     def __init__(
         self,
-        sim: Simulation,
+        sim: Host,
         step_sink: Sink,
         route_ss: np.random.SeedSequence,
         service_ss: np.random.SeedSequence,
         failure_ss: np.random.SeedSequence,
     ) -> None:
-        from fleet.infer import _classes
-
         self.sim = sim
         self.rows = sim.rows
         s = sim.scenario
@@ -65,7 +64,7 @@ class Sequences:
             sim.costs,
             hardware,
             servers.dtype,
-            _classes(sim),
+            service_classes(sim.groups, sim.group_class),
             decode_speedup=servers.decode_speedup,
         )
         blocks = sim.costs.num_blocks

@@ -29,37 +29,25 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import simpy
 
+from fleet.core import GroupSetup, Task, Transfer
+from fleet.infer import Infer
 from fleet.network.fleet_links import FleetLinks
 from fleet.rows import COMPLETED, DROPPED, FAILED, RequestRows, Sink
+from fleet.sequences import Sequences
 from models.durations import ModelCosts
-from models.hardware import HardwareSpec, get_hardware
+from models.hardware import get_hardware
 from scenarios.schema import Scenario
 from server.engine.jobs import ComputeFailed, Oracle, Pending
 from server.protocol import ServerSide
 
 Progress = Callable[[float, int, int], None]  # simulated time, requests done, requests in all
-Transfer = Callable[[float, float], None]  # (start_s, arrive_s) of a finished transfer
-
-
-@dataclass(frozen=True)
-class GroupSetup:
-    """What the loop needs of one device group, resolved once."""
-
-    name: str
-    split: int
-    codec_id: str
-    codec_key: str
-    hardware: HardwareSpec
-    dtype: str
-    head_s: float
-    head_energy_j: float
 
 
 @dataclass(frozen=True)
@@ -74,37 +62,6 @@ class SimOutput:
     failed: int = 0  # requests whose real compute failed (status failed)
     replica_failures: int = 0  # replica failures in [0, sim_time_s]
     replica_down_s: float = 0.0  # replica-seconds down in [0, sim_time_s]
-
-
-class Task(Protocol):
-    """What one kind of request does between its head starting and its row being written."""
-
-    @property
-    def server(self) -> ServerSide: ...
-
-    def job(self, rid: int) -> Any:
-        """The oracle job submitted when request ``rid``'s head starts."""
-        ...
-
-    def submit(self, jobs: Sequence[Any]) -> Sequence[Pending[Any]]: ...
-
-    def prefetch(self, jobs: Sequence[Any]) -> None: ...
-
-    def head_started(self, rid: int) -> None: ...
-
-    def head_ended(self, rid: int, result: Any) -> None: ...
-
-    def forget(self, rid: int) -> None:
-        """Request ``rid`` ended without completing: drop what the task keeps for it."""
-        ...
-
-    def flush(self) -> None:
-        """Write what the task buffers (before request rows are written)."""
-        ...
-
-    def extra_columns(self, idx: np.ndarray) -> dict[str, Any]: ...
-
-    def radio_energy_j(self, idx: np.ndarray, g: np.ndarray) -> np.ndarray: ...
 
 
 class Simulation:
@@ -138,7 +95,9 @@ class Simulation:
         self.groups = [
             self._setup(g, key) for g, key in zip(scenario.fleet, codec_keys, strict=True)
         ]
-        self.rows = RequestRows(self, sink, chunk_rows, arrival_ss, input_ss, offline_ss)
+        self.rows = RequestRows(
+            scenario, self.groups, run_id, sink, chunk_rows, (arrival_ss, input_ss, offline_ss)
+        )
         self.n_requests = self.rows.n
         self._arrive_now = self._arrive_if_online if self.rows.any_offline else self._arrive
         self.links = FleetLinks(
@@ -149,6 +108,7 @@ class Simulation:
             classes.setdefault((g.split, g.codec_key), len(classes)) for g in self.groups
         ]
         self.task = self._make_task(step_sink, route_ss, service_ss, failure_ss)
+        self.rows.task = self.task
         self.server: ServerSide = self.task.server
         # jobs submitted at this instant, flushed to the oracle in one call before time
         # moves on; their results by request id
@@ -177,13 +137,9 @@ class Simulation:
 
     def _make_task(self, step_sink: Sink | None, *seeds: np.random.SeedSequence) -> Task:
         if self.scenario.model.task == "generate":
-            from fleet.sequences import Sequences
-
             if step_sink is None:
                 raise ValueError("a task: generate run needs a step_sink for steps.parquet")
             return Sequences(self, step_sink, *seeds)
-        from fleet.infer import Infer
-
         return Infer(self, *seeds)
 
     # ------------------------------------------------------------------ the loop

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.rows import Sink
 
 if TYPE_CHECKING:
-    from fleet.sim import Simulation
+    from fleet.host import Host
 
 STEP_COLUMNS = (
     "request_id",
@@ -36,7 +36,7 @@ _START, _ARRIVED, _SERVER_START, _SERVER_END, _PAYLOAD, _BATCH, _BUSY = range(7)
 
 
 class StepRows:
-    def __init__(self, sim: Simulation, sink: Sink, chunk_rows: int = 65536) -> None:
+    def __init__(self, sim: Host, sink: Sink, chunk_rows: int = 65536) -> None:
         self._sim = sim
         self._sink = sink
         self._chunk_rows = chunk_rows

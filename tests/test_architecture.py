@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grimp
-import pytest
 
 PACKAGES = ("codec", "models", "scenarios", "records", "server", "fleet", "analysis", "cli")
 
@@ -99,13 +98,6 @@ def test_cycle_finder_names_each_cycle() -> None:
     assert cycles(graph) == ["a -> b -> c -> a", "e -> e"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known cycles: fleet.run.calibration -> runner -> point -> calibration (issue 13 work "
-    "in flight) and fleet.sim <-> infer, sequences, rows, steps (TYPE_CHECKING back-references); "
-    "drop this mark and the ignore_imports of the acyclic contract in pyproject.toml once they "
-    "are gone",
-)
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
     assert not found, "import cycles (break each; see README Development):\n" + "\n".join(found)

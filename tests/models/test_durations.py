@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.durations import ModelCosts, codec_decode_s, codec_encode_s
 from models.cost import range_cost
+from models.durations import ModelCosts, codec_decode_s, codec_encode_s
 from models.hardware import get_hardware
 from models.zoo import load
 

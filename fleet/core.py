@@ -1,0 +1,72 @@
+"""The shapes the simulation's modules share: each device group's resolved set-up, the
+``Task`` protocol every kind of request implements (``fleet.infer``, ``fleet.sequences``) and
+the service classes of a fleet. Below ``fleet.rows`` and ``fleet.host``, so nothing here
+imports the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.hardware import HardwareSpec
+from server.cost import ServiceClass
+from server.engine.jobs import Pending
+from server.protocol import ServerSide
+
+Transfer = Callable[[float, float], None]  # (start_s, arrive_s) of a finished transfer
+
+
+@dataclass(frozen=True)
+class GroupSetup:
+    """What the loop needs of one device group, resolved once."""
+
+    name: str
+    split: int
+    codec_id: str
+    codec_key: str
+    hardware: HardwareSpec
+    dtype: str
+    head_s: float
+    head_energy_j: float
+
+
+class Task(Protocol):
+    """What one kind of request does between its head starting and its row being written."""
+
+    @property
+    def server(self) -> ServerSide: ...
+
+    def job(self, rid: int) -> Any:
+        """The oracle job submitted when request ``rid``'s head starts."""
+        ...
+
+    def submit(self, jobs: Sequence[Any]) -> Sequence[Pending[Any]]: ...
+
+    def prefetch(self, jobs: Sequence[Any]) -> None: ...
+
+    def head_started(self, rid: int) -> None: ...
+
+    def head_ended(self, rid: int, result: Any) -> None: ...
+
+    def forget(self, rid: int) -> None:
+        """Request ``rid`` ended without completing: drop what the task keeps for it."""
+        ...
+
+    def flush(self) -> None:
+        """Write what the task buffers (before request rows are written)."""
+        ...
+
+    def extra_columns(self, idx: np.ndarray) -> dict[str, Any]: ...
+
+    def radio_energy_j(self, idx: np.ndarray, g: np.ndarray) -> np.ndarray: ...
+
+
+def service_classes(groups: Sequence[GroupSetup], group_class: Sequence[int]) -> list[ServiceClass]:
+    """The service class of every class number, from the first group that has it."""
+    classes: dict[int, ServiceClass] = {}
+    for g, klass in zip(groups, group_class, strict=True):
+        classes.setdefault(klass, ServiceClass(g.split, g.codec_id))
+    return [classes[k] for k in range(len(classes))]
