@@ -1,3 +1,4 @@
-"""The fleet simulation: the device side and the event loop (``sim``, ``sim_generate``,
-``arrivals``, ``costs``), networks (``fleet.network``), where real compute runs
+"""The fleet simulation: the event loop and the device side (``sim``, ``rows``, ``arrivals``),
+the two kinds of request (``infer``, ``sequences`` with ``steps``), the shapes they share
+(``core``, ``host``), networks (``fleet.network``), where real compute runs
 (``fleet.compute``) and running scenarios (``fleet.run``). Importing it loads no torch."""
