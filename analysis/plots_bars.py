@@ -93,7 +93,19 @@ def stage_bars(rows: Sequence[Row], *, devices: float | None = None) -> Figure:
     one_size = len(sizes) == 1
     at = f", at {compact_number(sizes[0])} devices" if one_size and math.isfinite(sizes[0]) else ""
     ax.set_title(f"Latency breakdown per stage{at}")
-    bottom = np.zeros(len(keys))
+    bottom = _stack_stages(ax, positions, chosen)
+    _bar_ticks(ax, positions, keys, chosen, vary=vary, one_size=one_size)
+    if bottom.max() > 0:  # the top stack's sticky edge defeats margins: leave room for labels
+        ax.set_ylim(0, 1.12 * float(bottom.max()))
+    pad = max(0.8, (3.5 - float(positions[-1])) / 2)  # a few bars stay bar-shaped
+    ax.set_xlim(-pad, float(positions[-1]) + pad)
+    legend(fig, [ax], force_outside=True)
+    return fig
+
+
+def _stack_stages(ax: Any, positions: np.ndarray, chosen: list[list[Row]]) -> np.ndarray:
+    """One stacked bar per group of rows: the mean seconds of each stage; the stack heights."""
+    bottom = np.zeros(len(chosen))
     for stage in STAGES:
         values = np.array([mean(num(r.get(f"{stage}_s")) for r in g) for g in chosen])
         values = np.nan_to_num(values, nan=0.0)
@@ -108,6 +120,19 @@ def stage_bars(rows: Sequence[Row], *, devices: float | None = None) -> Figure:
             linewidth=0.5,
         )
         bottom += values
+    return bottom
+
+
+def _bar_ticks(
+    ax: Any,
+    positions: np.ndarray,
+    keys: list[tuple[Any, ...]],
+    chosen: list[list[Row]],
+    *,
+    vary: bool,
+    one_size: bool,
+) -> None:
+    """Tick text per bar (codec, replicas, fleet size) and the split above each group."""
     ticks = []
     for key, group in zip(keys, chosen, strict=True):
         text = key[1] + (replicas_text(key[2]) if vary else "")
@@ -136,12 +161,6 @@ def stage_bars(rows: Sequence[Row], *, devices: float | None = None) -> Figure:
             fontsize=8,
             fontweight="bold",
         )
-    if bottom.max() > 0:  # the top stack's sticky edge defeats margins: leave room for labels
-        ax.set_ylim(0, 1.12 * float(bottom.max()))
-    pad = max(0.8, (3.5 - float(positions[-1])) / 2)  # a few bars stay bar-shaped
-    ax.set_xlim(-pad, float(positions[-1]) + pad)
-    legend(fig, [ax], force_outside=True)
-    return fig
 
 
 def timeline(requests: pa.Table, *, max_requests: int = 30) -> Figure:

@@ -36,6 +36,29 @@ def rate_distortion(points: Sequence[Mapping[str, Any]], *, distortion: str = "n
     ax.set_xlabel("rate (bits/element)")
     what = "worst-row NMSE" if distortion == "max_row_nmse" else "NMSE"
     ax.set_ylabel(f"{what} (error energy / signal energy)")
+    families, scope = _settings(points, distortion)
+    ax.set_title(f"Rate-distortion ({scope})")
+    if not families:
+        return no_data(fig, ax)
+    edge = blended_transform_factory(ax.transData, ax.transAxes)
+    for family in sorted(families, key=family_sort_key):
+        _draw_family(ax, edge, family, sorted(families[family]))
+    if any(d > 0 for f in families.values() for _, d, _ in f):
+        ax.set_yscale("log")
+    bits_all = [b for f in families.values() for b, _, _ in f]
+    if min(bits_all) > 0 and max(bits_all) >= 8 * min(bits_all):  # rates span octaves: log2 x
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(tick_text))
+    legend(fig, [ax])
+    return fig
+
+
+Settings = dict[str, list[tuple[float, float, str]]]
+
+
+def _settings(points: Sequence[Mapping[str, Any]], distortion: str) -> tuple[Settings, str]:
+    """Per codec family, its settings as (mean bits, mean distortion, label), and the scope of
+    the means (one tensor, or how many)."""
     per_label: dict[str, list[tuple[float, float]]] = {}
     tensors = set()
     for p in points:
@@ -46,8 +69,7 @@ def rate_distortion(points: Sequence[Mapping[str, Any]], *, distortion: str = "n
     scope = (
         f"on {next(iter(tensors))}" if len(tensors) == 1 else f"mean over {len(tensors)} tensors"
     )
-    ax.set_title(f"Rate-distortion ({scope})")
-    families: dict[str, list[tuple[float, float, str]]] = {}
+    families: Settings = {}
     for label, pairs in per_label.items():
         bits = float(np.mean([b for b, _ in pairs]))
         dists = np.array([d for _, d in pairs])
@@ -56,49 +78,41 @@ def rate_distortion(points: Sequence[Mapping[str, Any]], *, distortion: str = "n
         else:
             dist = float(np.exp(np.mean(np.log(dists))))
         families.setdefault(codec_family(label), []).append((bits, dist, label))
-    if not families:
-        return no_data(fig, ax)
-    edge = blended_transform_factory(ax.transData, ax.transAxes)
-    for family in sorted(families, key=family_sort_key):
-        pts = sorted(families[family])
-        color = codec_color(family)
-        lossy = [(b, d, lab) for b, d, lab in pts if d > 0]
-        lossless = [b for b, d, _ in pts if d == 0]
-        varying, notes = _varying_params([lab for _, _, lab in lossy])
-        if lossy:
-            name = f"{family} ({', '.join(varying)})" if varying else family
-            xs, ys = [b for b, _, _ in lossy], [d for _, d, _ in lossy]
-            ax.plot(xs, ys, color=color, marker="o", ms=5, lw=1.5, label=name)
-            for (b, d, _), note in zip(lossy, notes, strict=True):
-                if note:
-                    ax.annotate(
-                        note,
-                        (b, d),
-                        xytext=(4, 2),
-                        textcoords="offset points",
-                        fontsize=6.5,
-                        color=color,
-                    )
-        if lossless:
-            ax.plot(
-                lossless,
-                [0.0] * len(lossless),
-                transform=edge,
-                clip_on=False,
-                color=color,
-                marker="v",
-                ms=7,
-                ls="none",
-                label=None if lossy else f"{family} (lossless)",
-            )
-    if any(d > 0 for f in families.values() for _, d, _ in f):
-        ax.set_yscale("log")
-    bits_all = [b for f in families.values() for b, _, _ in f]
-    if min(bits_all) > 0 and max(bits_all) >= 8 * min(bits_all):  # rates span octaves: log2 x
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(FuncFormatter(tick_text))
-    legend(fig, [ax])
-    return fig
+    return families, scope
+
+
+def _draw_family(ax: Any, edge: Any, family: str, pts: list[tuple[float, float, str]]) -> None:
+    """One codec family's line through its lossy settings, lossless ones on the bottom edge."""
+    color = codec_color(family)
+    lossy = [(b, d, lab) for b, d, lab in pts if d > 0]
+    lossless = [b for b, d, _ in pts if d == 0]
+    varying, notes = _varying_params([lab for _, _, lab in lossy])
+    if lossy:
+        name = f"{family} ({', '.join(varying)})" if varying else family
+        xs, ys = [b for b, _, _ in lossy], [d for _, d, _ in lossy]
+        ax.plot(xs, ys, color=color, marker="o", ms=5, lw=1.5, label=name)
+        for (b, d, _), note in zip(lossy, notes, strict=True):
+            if note:
+                ax.annotate(
+                    note,
+                    (b, d),
+                    xytext=(4, 2),
+                    textcoords="offset points",
+                    fontsize=6.5,
+                    color=color,
+                )
+    if lossless:
+        ax.plot(
+            lossless,
+            [0.0] * len(lossless),
+            transform=edge,
+            clip_on=False,
+            color=color,
+            marker="v",
+            ms=7,
+            ls="none",
+            label=None if lossy else f"{family} (lossless)",
+        )
 
 
 def _varying_params(labels: Sequence[str]) -> tuple[list[str], list[str]]:
