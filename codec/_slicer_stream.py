@@ -4,6 +4,7 @@ encoder plan and read back by ``read``.
 Body layout: ``head`` section (block count, granularity, model choices, first threshold, sign
 level), ``hist`` section (empirical code histograms), one rANS section (side streams, masks,
 signs, block ids, code-model levels, codes, in that order), then rows stored verbatim.
+Side streams are coded as ``codec._slicer_side`` describes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from codec._slicer_plan import (
     cut_values,
     quantize,
 )
+from codec._slicer_side import put_side, side_model, unzigzag, zigzag
 from codec.bitstream import Reader, write_section, write_varint
 from codec.errors import CodecError
 
@@ -40,64 +42,50 @@ def rho_of(level: int) -> float:
     return (level - RHO_UNIFORM) / 4.0
 
 
-def zigzag(v: np.ndarray) -> np.ndarray:
-    return np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.int64)
-
-
-def unzigzag(z: np.ndarray) -> np.ndarray:
-    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2).astype(np.int64)
-
-
-def universal(alphabet: int) -> np.ndarray:
-    """A fixed model for small non-negative integers: about 2*log2(v+1)+1 bits for v."""
-    v = np.arange(alphabet, dtype=np.float64)
-    return entropy._normalise(np.exp2(-(2 * np.floor(np.log2(v + 1)) + 1)))
-
-
-# -- side streams: small integers coded with their histogram or a universal model --------------
-def put_side(
-    head: bytearray, coder: entropy.StreamEncoder, values: np.ndarray, alphabet: int
-) -> None:
-    values = np.asarray(values, dtype=np.int64).ravel()
-    if values.size == 0:
-        return
-    if values.min() < 0 or values.max() >= alphabet:
-        raise CodecError(f"slicer: side value outside its alphabet of {alphabet}")
-    counts = np.bincount(values, minlength=alphabet)
-    universal_bits = entropy.cost_bits(counts, universal(alphabet))
-    hist_bits = entropy.entropy_bits(values, alphabet) + 8 * entropy.histogram_size_bytes(counts)
-    if hist_bits < universal_bits:
-        head.append(1)
-        entropy.write_histogram(head, counts)
-        coder.add(values, counts / counts.sum())
-    else:
-        head.append(0)
-        coder.add(values, universal(alphabet))
-
-
-def side_model(reader: Reader, alphabet: int) -> np.ndarray:
-    flag = reader.u8()
-    if flag == 0:
-        return universal(alphabet)
-    if flag != 1:
-        raise CodecError(f"slicer: unknown side-stream model flag {flag}")
-    counts = entropy.read_histogram(reader, alphabet)
-    if counts.sum() <= 0:
-        raise CodecError("slicer: empty side-stream histogram")
-    return counts / counts.sum()
-
-
 def write(
     rows: np.ndarray, plan: Plan, granularity: str, report: dict[str, float] | None = None
 ) -> bytes:
-    n = rows.shape[1]
     nb = plan.bits.shape[2]
     normal = plan.mode == MODE_NORMAL
     kept = plan.kept & normal[:, None]
     present = plan.present & normal[:, None]
     head = bytearray((nb, 0 if granularity == "row" else 1))
-    side = main = entropy.StreamEncoder()  # one rANS stack; streams are read in this order
+    coder = entropy.StreamEncoder()  # one rANS stack; streams are read in this order
 
+    level = _write_side_info(head, coder, plan, kept, present)
+    _write_masks(coder, kept, normal, level)
+    neg = plan.neg[kept]
+    _write_signs(head, coder, neg)
+    _write_block_ids(head, coder, plan.block[kept].astype(np.int64), neg, nb)
+    hist = _write_codes(head, coder, rows, plan, kept, present)
+
+    out = bytearray()
+    coded = coder.finish()
+    write_section(out, bytes(head))
+    write_section(out, bytes(hist))
+    write_section(out, coded)
+    if report is not None:
+        report.update(
+            model_bytes=len(head) + len(hist),
+            coded_bytes=len(coded),
+            entropy_bytes=coder.empirical_bits() / 8,
+            verbatim_rows=int((plan.mode != MODE_NORMAL).sum()),
+        )
+    for mode, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
+        out += rows[plan.mode == mode].astype(dt).tobytes()
+    return bytes(out)
+
+
+def _write_side_info(
+    head: bytearray,
+    side: entropy.StreamEncoder,
+    plan: Plan,
+    kept: np.ndarray,
+    present: np.ndarray,
+) -> np.ndarray:
+    """Row modes, presence per sign, mask levels, cuts and bitwidths; returns the mask levels."""
+    n = kept.shape[1]
+    normal = plan.mode == MODE_NORMAL
     put_side(head, side, plan.mode, 3)
     put_side(head, side, present[normal, 0] + 2 * present[normal, 1], 4)
     kept_n = kept.sum(axis=1)
@@ -109,14 +97,22 @@ def write(
     put_side(head, side, zigzag(np.diff(q0)), DELTA_ALPHABET)
     put_side(head, side, np.diff(plan.q, axis=2)[present], DELTA_ALPHABET)
     put_side(head, side, plan.bits[present], N_LEVELS)
+    return level
 
-    # main streams: masks per level, signs, block ids, codes per group
+
+def _write_masks(
+    main: entropy.StreamEncoder, kept: np.ndarray, normal: np.ndarray, level: np.ndarray
+) -> None:
+    """The kept mask of every row whose level is strictly between none and all, per level."""
     for lv in np.unique(level[normal]):
         if 0 < lv < MASK_LEVELS:
             main.add(
                 kept[normal & (level == lv)].astype(np.int64), entropy.bernoulli(lv / MASK_LEVELS)
             )
-    neg = plan.neg[kept]
+
+
+def _write_signs(head: bytearray, main: entropy.StreamEncoder, neg: np.ndarray) -> None:
+    """The survivors' signs under a Bernoulli model; levels 0 and SIGN_LEVELS mean all one sign."""
     n_neg = int(neg.sum())
     sign_level = (
         0
@@ -128,7 +124,12 @@ def write(
     write_varint(head, sign_level)
     if 0 < sign_level < SIGN_LEVELS:
         main.add(neg.astype(np.int64), entropy.bernoulli(sign_level / SIGN_LEVELS))
-    blk = plan.block[kept].astype(np.int64)
+
+
+def _write_block_ids(
+    head: bytearray, main: entropy.StreamEncoder, blk: np.ndarray, neg: np.ndarray, nb: int
+) -> None:
+    """The survivors' block ids per sign: their histogram where smaller, else uniform."""
     for s in (0, 1):
         ids = blk[neg == bool(s)]
         counts = np.bincount(ids, minlength=nb)
@@ -142,6 +143,17 @@ def write(
             if nb > 1:
                 main.add(ids, entropy.uniform(nb))
 
+
+def _write_codes(
+    head: bytearray,
+    coder: entropy.StreamEncoder,
+    rows: np.ndarray,
+    plan: Plan,
+    kept: np.ndarray,
+    present: np.ndarray,
+) -> bytearray:
+    """Each group's code model (side stream) then its codes; returns the code histograms."""
+    nb = plan.bits.shape[2]
     codes, group = quantize(rows, plan, kept)
     keys = group_keys(plan, present)
     rho = np.full(len(keys), RHO_UNIFORM, dtype=np.int64)
@@ -155,25 +167,10 @@ def write(
         if rho[g] == RHO_HISTOGRAM:
             entropy.write_histogram(hist, np.bincount(sel, minlength=LEVELS[b]))
         streams.append((sel, probs))
-    put_side(head, side, rho, RHO_LEVELS + 1)
+    put_side(head, coder, rho, RHO_LEVELS + 1)
     for sel, probs in streams:
-        main.add(sel, probs)
-
-    out = bytearray()
-    coded = main.finish()
-    write_section(out, bytes(head))
-    write_section(out, bytes(hist))
-    write_section(out, coded)
-    if report is not None:
-        report.update(
-            model_bytes=len(head) + len(hist),
-            coded_bytes=len(coded),
-            entropy_bytes=main.empirical_bits() / 8,
-            verbatim_rows=int((plan.mode != MODE_NORMAL).sum()),
-        )
-    for mode, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
-        out += rows[plan.mode == mode].astype(dt).tobytes()
-    return bytes(out)
+        coder.add(sel, probs)
+    return hist
 
 
 def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
@@ -185,17 +182,43 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     reader = Reader(body, "slicer payload")
     head = Reader(reader.section(), "slicer side information")
     hist = Reader(reader.section(), "slicer code histograms")
-    side = main = entropy.StreamDecoder(reader.section())
+    decoder = entropy.StreamDecoder(reader.section())
+    nb, n_rows, n = _read_layout(head, shape, numel)
+
+    mode, present, level, q, bits = _read_side_info(head, decoder, n_rows, nb)
+    normal = mode == MODE_NORMAL
+    kept = _read_masks(decoder, normal, level, present, n)
+    n_kept = int(kept.sum())
+    neg = _read_signs(head, decoder, n_kept)
+    blk = _read_block_ids(head, decoder, neg, nb)
+    # neg and block stay in survivor order here (the encoder's plan holds them per element)
+    plan = Plan(mode, kept, neg, blk.astype(np.int8), q, bits, present)
+    codes = _read_codes(head, hist, decoder, plan)
+    cuts = cut_values(q)
+    out = _kernels.reconstruct(kept, neg, plan.block, codes, bits, cuts, LEVELS_F32)
+    for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
+        sel = mode == m
+        out[sel] = reader.array(dt, int(sel.sum()) * n).reshape(-1, n)
+    reader.done()
+    return out.reshape(-1)
+
+
+def _read_layout(head: Reader, shape: tuple[int, ...], numel: int) -> tuple[int, int, int]:
+    """(block count, rows, values per row) from the head and the tensor's shape."""
     nb = head.u8()
     granularity = head.u8()
     if not 1 <= nb <= 16 or granularity > 1:
         raise CodecError(f"slicer: bad block count {nb} or granularity flag {granularity}")
     if granularity == 1 or len(shape) < 2:
-        n_rows, n = 1, numel
-    else:
-        n_rows = shape[0]
-        n = numel // n_rows if n_rows else 0
+        return nb, 1, numel
+    n_rows = shape[0]
+    return nb, n_rows, numel // n_rows if n_rows else 0
 
+
+def _read_side_info(
+    head: Reader, side: entropy.StreamDecoder, n_rows: int, nb: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(modes, presence per sign, mask levels, cut grid indices, bitwidths) of every row."""
     mode = side.take(side_model(head, 3), n_rows) if n_rows else np.zeros(0, np.int64)
     normal = mode == MODE_NORMAL
     n_normal = int(normal.sum())
@@ -209,6 +232,7 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
         level[normal] = side.take(side_model(head, MASK_LEVELS + 1), n_normal)
     q0_first = int(unzigzag(np.array([head.varint(limit=2**20)]))[0])
     q = np.zeros((n_rows, 2, nb + 1), dtype=np.int64)
+    bits = np.zeros((n_rows, 2, nb), np.int64)
     if n_present:
         dq0 = (
             side.take(side_model(head, DELTA_ALPHABET), n_present - 1)
@@ -219,15 +243,21 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
         dq = side.take(side_model(head, DELTA_ALPHABET), n_present * nb).reshape(n_present, nb)
         qq = np.concatenate([q0[:, None], q0[:, None] + np.cumsum(dq, axis=1)], axis=1)
         q[present] = qq
-        bits = np.zeros((n_rows, 2, nb), np.int64)
         bits[present] = side.take(side_model(head, N_LEVELS), n_present * nb).reshape(n_present, nb)
-    else:
-        bits = np.zeros((n_rows, 2, nb), np.int64)
     if np.abs(q).max(initial=0) > 4 * DELTA_ALPHABET:
         raise CodecError("slicer: cut grid index out of range")
+    return mode, present, level, q, bits
 
-    # masks
-    kept = np.zeros((n_rows, n), dtype=bool)
+
+def _read_masks(
+    main: entropy.StreamDecoder,
+    normal: np.ndarray,
+    level: np.ndarray,
+    present: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """The kept mask ``[rows, n]``: all, none, or Bernoulli-coded at the row's level."""
+    kept = np.zeros((len(level), n), dtype=bool)
     kept[normal & (level == MASK_LEVELS)] = True
     for lv in np.unique(level[normal]):
         if 0 < lv < MASK_LEVELS:
@@ -237,13 +267,22 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
             )
     if kept.sum(axis=1).any() and not (kept.any(axis=1) <= present.any(axis=1)).all():
         raise CodecError("slicer: survivors in a row that declares none")
-    n_kept = int(kept.sum())
+    return kept
+
+
+def _read_signs(head: Reader, main: entropy.StreamDecoder, n_kept: int) -> np.ndarray:
+    """Whether each survivor is negative, in survivor order."""
     sign_level = head.varint(limit=SIGN_LEVELS)
     if 0 < sign_level < SIGN_LEVELS:
-        neg = main.take(entropy.bernoulli(sign_level / SIGN_LEVELS), n_kept).astype(bool)
-    else:
-        neg = np.full(n_kept, sign_level == SIGN_LEVELS)
-    blk = np.zeros(n_kept, dtype=np.int64)
+        return main.take(entropy.bernoulli(sign_level / SIGN_LEVELS), n_kept).astype(bool)
+    return np.full(n_kept, sign_level == SIGN_LEVELS)
+
+
+def _read_block_ids(
+    head: Reader, main: entropy.StreamDecoder, neg: np.ndarray, nb: int
+) -> np.ndarray:
+    """Each survivor's block id (int64, survivor order), coded per sign."""
+    blk = np.zeros(neg.size, dtype=np.int64)
     for s in (0, 1):
         sel = neg == bool(s)
         flag = head.u8()
@@ -255,15 +294,25 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
                 blk[sel] = main.take(entropy.uniform(nb), int(sel.sum()))
         else:
             raise CodecError(f"slicer: unknown block-id model flag {flag}")
-    # neg and block stay in survivor order here (the encoder's plan holds them per element)
-    plan = Plan(mode, kept, neg, blk.astype(np.int8), q, bits, present)
-    group, consistent = _kernels.survivor_groups(kept, neg, plan.block, bits, present, N_LEVELS)
+    return blk
+
+
+def _read_codes(
+    head: Reader, hist: Reader, decoder: entropy.StreamDecoder, plan: Plan
+) -> np.ndarray:
+    """Each survivor's quantisation code; ends the head, the histograms and the rANS stream."""
+    nb = plan.bits.shape[2]
+    group, consistent = _kernels.survivor_groups(
+        plan.kept, plan.neg, plan.block, plan.bits, plan.present, N_LEVELS
+    )
     if not consistent:
         raise CodecError("slicer: a survivor's sign has no cuts in its row")
-    keys = group_keys(plan, present)
-    rho = side.take(side_model(head, RHO_LEVELS + 1), len(keys)) if keys else np.zeros(0, np.int64)
+    keys = group_keys(plan, plan.present)
+    rho = (
+        decoder.take(side_model(head, RHO_LEVELS + 1), len(keys)) if keys else np.zeros(0, np.int64)
+    )
     head.done()
-    codes = np.zeros(n_kept, dtype=np.int64)
+    codes = np.zeros(plan.neg.size, dtype=np.int64)
     for g, (s, j, b) in enumerate(keys):
         sel = group == (s * nb + j) * N_LEVELS + b
         if rho[g] == RHO_HISTOGRAM:
@@ -271,16 +320,10 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
             probs = counts / max(counts.sum(), 1)
         else:
             probs = entropy.geometric(rho_of(int(rho[g])), int(LEVELS[b]))
-        codes[sel] = main.take(probs, int(sel.sum()))
+        codes[sel] = decoder.take(probs, int(sel.sum()))
     hist.done()
-    main.finish()
-    cuts = cut_values(q)
-    out = _kernels.reconstruct(kept, neg, plan.block, codes, bits, cuts, LEVELS_F32)
-    for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
-        sel = mode == m
-        out[sel] = reader.array(dt, int(sel.sum()) * n).reshape(-1, n)
-    reader.done()
-    return out.reshape(-1)
+    decoder.finish()
+    return codes
 
 
 def group_keys(plan: Plan, present: np.ndarray) -> list[tuple[int, int, int]]:

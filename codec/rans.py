@@ -224,6 +224,33 @@ def _quantise(flat: np.ndarray, bits: int) -> tuple[float, int, np.ndarray]:
     return scale, z, q
 
 
+def _positions(
+    counts: np.ndarray, cols: np.ndarray, mode: int, width: int, n: int, nnz: int
+) -> np.ndarray:
+    """Flat positions of the nonzeros from per-row counts and column indices (or gaps).
+
+    Checks the decoded streams against the header: counts sum to the number of nonzeros, no
+    row or column exceeds the width, no nonzero lies in the padding, columns strictly increase.
+    """
+    if int(counts.sum()) != nnz:
+        raise CodecError(f"rans: row counts sum to {int(counts.sum())}, header says {nnz}")
+    if counts.size and int(counts.max()) > width:
+        raise CodecError(f"rans: a row count {int(counts.max())} exceeds the width {width}")
+    rows = np.repeat(np.arange(-(-n // width), dtype=np.int64), counts)
+    if mode == GAPS:
+        steps = np.cumsum(cols + 1)
+        before = np.concatenate(([0], steps))[np.cumsum(counts) - counts]
+        cols = steps - np.repeat(before, counts) - 1
+    if cols.size and int(cols.max()) >= width:
+        raise CodecError(f"rans: a column index {int(cols.max())} is >= the width {width}")
+    positions = rows * width + cols
+    if positions.size and int(positions.max()) >= n:
+        raise CodecError(f"rans: a nonzero lies in the padding (position >= {n})")
+    if positions.size > 1 and not (np.diff(positions) > 0).all():
+        raise CodecError("rans: column indices are not strictly increasing within a row")
+    return positions
+
+
 @register
 class Rans(Codec):
     """``bits``-bit asymmetric quantisation, CSR over the zero point, rANS-coded streams."""
@@ -302,22 +329,7 @@ class Rans(Codec):
         )
         decoder.finish()
 
-        if int(counts.sum()) != nnz:
-            raise CodecError(f"rans: row counts sum to {int(counts.sum())}, header says {nnz}")
-        if counts.size and int(counts.max()) > width:
-            raise CodecError(f"rans: a row count {int(counts.max())} exceeds the width {width}")
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
-        if mode == GAPS:
-            steps = np.cumsum(cols + 1)
-            before = np.concatenate(([0], steps))[np.cumsum(counts) - counts]
-            cols = steps - np.repeat(before, counts) - 1
-        if cols.size and int(cols.max()) >= width:
-            raise CodecError(f"rans: a column index {int(cols.max())} is >= the width {width}")
-        positions = rows * width + cols
-        if positions.size and int(positions.max()) >= n:
-            raise CodecError(f"rans: a nonzero lies in the padding (position >= {n})")
-        if positions.size > 1 and not (np.diff(positions) > 0).all():
-            raise CodecError("rans: column indices are not strictly increasing within a row")
+        positions = _positions(counts, cols, mode, width, n, nnz)
         if (q == z).any():
             raise CodecError("rans: a stored nonzero equals the zero point")
         restored = (q - z).astype(np.float64) * scale
