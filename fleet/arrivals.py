@@ -179,6 +179,37 @@ def _on_off_chunk(
     if n is not None:
         on_pos = np.cumsum(rng.exponential(1.0 / rate, (m, n)), axis=1)  # arrivals in on-time
     need = on_pos[:, -1] if n else np.zeros(m)
+    dev, start, on_start, length = _on_periods(state_on, on_s, off_s, duration_s, need, rounds, rng)
+    if duration_s is not None:
+        length = np.minimum(start + length, duration_s) - start
+        total_on = np.bincount(dev, weights=length, minlength=m)
+        counts = rng.poisson(rate * total_on)
+        arrival_dev = _repeat_devices(counts)
+        on_pos_flat = rng.random(arrival_dev.size) * total_on[arrival_dev]
+    else:
+        total_on = np.bincount(dev, weights=length, minlength=m)
+        arrival_dev = _repeat_devices(np.full(m, n))
+        on_pos_flat = on_pos.ravel()
+    t_s = _in_on_periods((dev, start, on_start, length), total_on, arrival_dev, on_pos_flat)
+    if duration_s is not None:
+        t_s = _below(t_s, duration_s)
+    return arrival_dev, t_s
+
+
+def _on_periods(
+    state_on: BoolArray,
+    on_s: float,
+    off_s: float,
+    duration_s: float | None,
+    need: FloatArray,
+    rounds: int,
+    rng: np.random.Generator,
+) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+    """The on periods of each device as ``(device, start_s, on-time at start, length_s)``,
+    sorted by device then on-time, drawn ``rounds`` periods at a time until each device
+    covers ``duration_s`` of real time (or, without one, ``need`` of on-time).
+    ``state_on`` (each device's current state) is updated in place."""
+    m = state_on.size
     t_end = np.zeros(m)  # real time covered so far
     on_end = np.zeros(m)  # on-time covered so far
     pieces: list[tuple[IntArray, FloatArray, FloatArray, FloatArray]] = []
@@ -202,29 +233,28 @@ def _on_off_chunk(
         active = active[~covered]
     dev = np.concatenate([p[0] for p in pieces])
     order = np.lexsort((np.concatenate([p[2] for p in pieces]), dev))
-    dev = dev[order]
     start, on_start, length = (np.concatenate([p[i] for p in pieces])[order] for i in (1, 2, 3))
-    if duration_s is not None:
-        length = np.minimum(start + length, duration_s) - start
-        total_on = np.bincount(dev, weights=length, minlength=m)
-        counts = rng.poisson(rate * total_on)
-        arrival_dev = _repeat_devices(counts)
-        on_pos_flat = rng.random(arrival_dev.size) * total_on[arrival_dev]
-    else:
-        total_on = np.bincount(dev, weights=length, minlength=m)
-        arrival_dev = _repeat_devices(np.full(m, n))
-        on_pos_flat = on_pos.ravel()
+    return dev[order], start, on_start, length
+
+
+def _in_on_periods(
+    periods: tuple[IntArray, FloatArray, FloatArray, FloatArray],
+    total_on: np.ndarray,  # float64 (np.bincount with weights)
+    arrival_dev: IntArray,
+    on_pos: FloatArray,
+) -> FloatArray:
+    """Real times of arrivals at on-time ``on_pos`` of their device ``arrival_dev``, given the
+    sorted on ``periods`` (as ``_on_periods`` returns them) and each device's total on-time."""
+    dev, start, on_start, length = periods
     # Find each arrival's on period by one search on (device base + on-time); rounding can only
     # move it to a neighbour period, so clamp it into the device's own periods.
     base = np.concatenate(([0.0], np.cumsum(total_on)[:-1]))
-    j = np.searchsorted(base[dev] + on_start, base[arrival_dev] + on_pos_flat, side="right") - 1
+    j = np.searchsorted(base[dev] + on_start, base[arrival_dev] + on_pos, side="right") - 1
     first = np.searchsorted(dev, arrival_dev, side="left")
     last = np.searchsorted(dev, arrival_dev, side="right") - 1
     j = np.clip(j, first, last)
-    t_s = start[j] + np.clip(on_pos_flat - on_start[j], 0.0, length[j])
-    if duration_s is not None:
-        t_s = _below(t_s, duration_s)
-    return arrival_dev, t_s
+    t_s: FloatArray = start[j] + np.clip(on_pos - on_start[j], 0.0, length[j])
+    return t_s
 
 
 def offline_arrivals(
