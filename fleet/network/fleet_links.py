@@ -14,17 +14,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from fleet.network.links import (
-    FixedOutages,
-    Link,
-    OutageLink,
-    Outages,
-    RandomOutages,
-    SharedLink,
-    TraceIntegral,
-    device_offsets,
-    first_outages,
-)
+from fleet.network.links import Link, OutageLink, SharedLink, TraceIntegral, device_offsets
+from fleet.network.outages import FixedOutages, Outages, RandomOutages, first_outages
 from fleet.network.trace_source import load_link_trace
 from fleet.network.traces import Trace
 from scenarios.schema import LinkSpec, Scenario, group_links

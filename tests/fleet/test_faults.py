@@ -20,14 +20,8 @@ import simpy
 
 from fleet.arrivals import offline_arrivals
 from fleet.compute.replay import ReplayOracle
-from fleet.network.links import (
-    FixedOutages,
-    Link,
-    OutageLink,
-    RandomOutages,
-    SharedLink,
-    first_outages,
-)
+from fleet.network.links import Link, OutageLink, SharedLink
+from fleet.network.outages import FixedOutages, RandomOutages, first_outages
 from fleet.network.traces import Trace, constant
 from fleet.run.runner import run_one
 from records.summary import reason_counts, summarize
