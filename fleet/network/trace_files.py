@@ -183,6 +183,35 @@ def read_csv(
     if not rows:
         raise TraceError(f"{p}: the file is empty; expected a header row, then one row per sample")
     header = [h.strip() for h in rows[0]]
+    t_index, t_unit, b_index, b_unit = _csv_columns(header, time_column, bandwidth_column, p)
+    parse_time = _time_parser(header[t_index], t_unit, p)
+    stamps: list[float | datetime] = []
+    rates: list[float] = []
+    line_nos: list[int] = []
+    for n, row in enumerate(rows[1:], 2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        stamps.append(_csv_time(row, t_index, parse_time, header, p, n))
+        rates.append(_csv_rate(row, b_index, b_unit, header, p, n))
+        line_nos.append(n)
+    first = stamps[0] if stamps else 0.0
+    if isinstance(first, datetime):  # one parser per column: all datetimes or all floats
+        try:
+            times = [(s - first).total_seconds() for s in stamps if isinstance(s, datetime)]
+        except TypeError as exc:
+            raise TraceError(
+                f"{p}: timestamps in {header[t_index]!r} mix time zones and naive times ({exc})"
+            ) from None
+    else:
+        times = [s for s in stamps if isinstance(s, float)]
+    return _sampled(p, line_nos, np.array(times, float), np.array(rates, float), p.name)
+
+
+def _csv_columns(
+    header: list[str], time_column: str | None, bandwidth_column: str | None, p: Path
+) -> tuple[int, str, int, str]:
+    """(time index, time unit, bandwidth index, bandwidth unit) of a CSV header: the named
+    columns, or ``time_s``/``time_ms`` and the one column whose name ends in a rate unit."""
     if time_column is None:
         time_column = next((c for c in ("time_s", "time_ms") if c in header), None)
         if time_column is None:
@@ -204,41 +233,40 @@ def read_csv(
             f"{p}: bandwidth column {b_name!r} has no unit; write bandwidth_column: "
             f"'{b_name}:kbps' (units: {', '.join(UNIT_BPS)}) or rename it to end in _kbps"
         )
-    parse_time = _time_parser(header[t_index], t_unit, p)
-    stamps: list[float | datetime] = []
-    rates: list[float] = []
-    line_nos: list[int] = []
-    for n, row in enumerate(rows[1:], 2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        try:
-            stamps.append(parse_time(row[t_index].strip()))
-        except TraceError as exc:
-            raise TraceError(f"{p}:{n}: {exc}") from None
-        except (ValueError, IndexError) as exc:
-            raise TraceError(
-                f"{p}:{n}: bad time {row[t_index] if t_index < len(row) else None!r} in "
-                f"column {header[t_index]!r} ({exc})"
-            ) from None
-        try:
-            rate = float(row[b_index]) * UNIT_BPS[b_unit]
-            if not (math.isfinite(rate) and rate >= 0):
-                raise ValueError("rate must be finite and >= 0")
-        except (ValueError, IndexError) as exc:
-            raise TraceError(
-                f"{p}:{n}: bad bandwidth {row[b_index] if b_index < len(row) else None!r} in "
-                f"column {b_name!r} ({exc}); expected a number >= 0"
-            ) from None
-        rates.append(rate)
-        line_nos.append(n)
-    first = stamps[0] if stamps else 0.0
-    if isinstance(first, datetime):  # one parser per column: all datetimes or all floats
-        try:
-            times = [(s - first).total_seconds() for s in stamps if isinstance(s, datetime)]
-        except TypeError as exc:
-            raise TraceError(
-                f"{p}: timestamps in {header[t_index]!r} mix time zones and naive times ({exc})"
-            ) from None
-    else:
-        times = [s for s in stamps if isinstance(s, float)]
-    return _sampled(p, line_nos, np.array(times, float), np.array(rates, float), p.name)
+    return t_index, t_unit, b_index, b_unit
+
+
+def _csv_time(
+    row: list[str],
+    t_index: int,
+    parse_time: Callable[[str], float | datetime],
+    header: list[str],
+    p: Path,
+    n: int,
+) -> float | datetime:
+    """The time cell of data row ``row`` (line ``n``), parsed."""
+    try:
+        return parse_time(row[t_index].strip())
+    except TraceError as exc:
+        raise TraceError(f"{p}:{n}: {exc}") from None
+    except (ValueError, IndexError) as exc:
+        raise TraceError(
+            f"{p}:{n}: bad time {row[t_index] if t_index < len(row) else None!r} in "
+            f"column {header[t_index]!r} ({exc})"
+        ) from None
+
+
+def _csv_rate(
+    row: list[str], b_index: int, b_unit: str, header: list[str], p: Path, n: int
+) -> float:
+    """The bandwidth cell of data row ``row`` (line ``n``) in bit/s: finite and >= 0."""
+    try:
+        rate = float(row[b_index]) * UNIT_BPS[b_unit]
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ValueError("rate must be finite and >= 0")
+    except (ValueError, IndexError) as exc:
+        raise TraceError(
+            f"{p}:{n}: bad bandwidth {row[b_index] if b_index < len(row) else None!r} in "
+            f"column {header[b_index]!r} ({exc}); expected a number >= 0"
+        ) from None
+    return rate
