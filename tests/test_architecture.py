@@ -1,14 +1,18 @@
-"""No import cycles among the modules of our packages, counting every import (inside functions
-and ``TYPE_CHECKING`` blocks too). ``lint-imports`` checks the layers between packages and the
+"""The shape of the code: no import cycles among the modules of our packages, counting every
+import (inside functions and ``TYPE_CHECKING`` blocks too), and no package module over 400
+lines or function over 60. ``lint-imports`` checks the layers between packages and the
 cycles between siblings; this test checks module against module, parents and children included,
 and names every cycle it finds."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
+from pathlib import Path
 
 import grimp
 
+ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("codec", "models", "scenarios", "records", "server", "fleet", "analysis", "cli")
 
 Graph = dict[str, set[str]]
@@ -101,3 +105,32 @@ def test_cycle_finder_names_each_cycle() -> None:
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
     assert not found, "import cycles (break each; see README Development):\n" + "\n".join(found)
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def _package_files() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def test_no_package_module_is_over_400_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in _package_files()
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"split these modules by concept: {long}"
+
+
+def test_no_function_is_over_60_lines() -> None:
+    long = {}
+    for p in _package_files():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long[f"{p.relative_to(ROOT)}:{node.lineno} {node.name}"] = lines
+    assert long == {}, f"break these functions up: {long}"

@@ -29,6 +29,7 @@ from records.tables import REQUESTS_SCHEMA
 from scenarios import ScenarioError, loads
 from scenarios.schema import DeviceGroup, OnOffAvailability, ProbabilityAvailability
 from server.engine.jobs import ComputeFailed, HeadJob, TailJob
+from server.replica import ServerPool
 from tests.fleet.simkit import fp32_key, requests, scenario, simulate, write_profile
 
 Rows = list[dict[str, Any]]
@@ -233,6 +234,7 @@ def _windows(s: Any, end_s: float) -> list[tuple[float, float]]:
     sim = Simulation(
         s, ReplayOracle([s.replay_from]), run_id="w", codec_keys=[fp32_key()], sink=print
     )
+    assert isinstance(sim.server, ServerPool)
     return sim.server.failure_windows(end_s)[0]
 
 
@@ -308,6 +310,7 @@ def test_reroute_serves_everything_once_and_never_while_down(tmp_path: Path, rou
     from fleet.sim import Simulation
 
     fresh = Simulation(s, ReplayOracle([profile]), run_id="w", codec_keys=[fp32_key()], sink=print)
+    assert isinstance(fresh.server, ServerPool)
     windows = fresh.server.failure_windows(output.sim_time_s)
     for row in rows:  # the batch that served a request ran while its replica was up
         start_s, end_s = row["t_server_start_s"], row["t_server_end_s"]
