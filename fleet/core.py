@@ -16,7 +16,7 @@ from server.cost import ServiceClass
 from server.engine.jobs import Pending
 from server.protocol import ServerSide
 
-Transfer = Callable[[float, float], None]  # (start_s, arrive_s) of a finished transfer
+Transfer = Callable[[int, float, float], None]  # (request id, start_s, arrive_s) of a transfer
 
 
 @dataclass(frozen=True)

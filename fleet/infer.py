@@ -108,11 +108,9 @@ class Infer:
         self._heads[rid] = result
         rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
         sim.free_device(rows.device_of[rid], encode_end_s)
-        sim.send_up(
-            rid, result.payload_bytes, encode_end_s, lambda start_s, _: self._uplinked(rid, start_s)
-        )
+        sim.send_up(rid, result.payload_bytes, encode_end_s, self._uplinked)
 
-    def _uplinked(self, rid: int, start_s: float) -> None:
+    def _uplinked(self, rid: int, start_s: float, _arrive_s: float) -> None:
         now = self.sim.env.now
         t = self.rows.t
         t["t_uplink_start_s"][rid] = start_s
@@ -178,10 +176,10 @@ class Infer:
             del self._heads[rid]
             rows.agreement[rid] = result.agreement
             rows.result_bytes[rid] = result.result_bytes
-            sim.send_down(rid, result.result_bytes, self._delivered(rid), settle=True)
+            sim.send_down(rid, result.result_bytes, self._delivered, settle=True)
 
-    def _delivered(self, rid: int) -> Any:
-        return lambda start_s, arrive_s: self.sim.finish(rid, COMPLETED, "", arrive_s)
+    def _delivered(self, rid: int, _start_s: float, arrive_s: float) -> None:
+        self.sim.finish(rid, COMPLETED, "", arrive_s)
 
     def _replica_failed(
         self, replica: int, batch: list[int], ran_s: float, service_s: float, queued: list[int]

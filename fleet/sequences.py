@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import service_classes
+from fleet.core import Transfer, service_classes
 from fleet.rows import COMPLETED, DROPPED, Sink, radio_energy_j
 from fleet.steps import StepRows
 from models.durations import codec_encode_s
@@ -145,7 +145,7 @@ class Sequences:
         rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
         rows.raw_bytes[rid] = result.prompt_raw_bytes
         nbytes = result.prompt_payload_bytes + result.setup_bytes
-        self._send_up(rid, nbytes, sim.env.now + encode_s, self._prompt_arrived, first=True)
+        self._send_up(rid, nbytes, sim.env.now + encode_s, self._prompt_sent)
 
     def _device_step(self, rid: int, token: int) -> None:
         """Token ``token`` is back: the device runs the head on it and sends its IF."""
@@ -160,26 +160,21 @@ class Sequences:
         rows.raw_bytes[rid] += result.step_raw_bytes
         self.steps.start(rid, now)
         nbytes = result.step_payload_bytes[token]
-        self._send_up(rid, nbytes, now + head_s + encode_s, self._frame_arrived)
+        self._send_up(rid, nbytes, now + head_s + encode_s, self._frame_sent)
 
-    def _send_up(
-        self,
-        rid: int,
-        nbytes: int,
-        at_s: float,
-        arrived: Callable[[int], None],
-        first: bool = False,
-    ) -> None:
+    def _send_up(self, rid: int, nbytes: int, at_s: float, done: Transfer) -> None:
         self.rows.payload_bytes[rid] += nbytes
         self.steps.sent(rid, nbytes)
-
-        def done(start_s: float, arrive_s: float) -> None:
-            self.up_active_s[rid] += arrive_s - start_s
-            if first:
-                self.rows.t["t_uplink_start_s"][rid] = start_s
-            arrived(rid)
-
         self.sim.send_up(rid, nbytes, at_s, done)
+
+    def _prompt_sent(self, rid: int, start_s: float, arrive_s: float) -> None:
+        self.up_active_s[rid] += arrive_s - start_s
+        self.rows.t["t_uplink_start_s"][rid] = start_s
+        self._prompt_arrived(rid)
+
+    def _frame_sent(self, rid: int, start_s: float, arrive_s: float) -> None:
+        self.up_active_s[rid] += arrive_s - start_s
+        self._frame_arrived(rid)
 
     # ------------------------------------------------------------------ the server
     def _prompt_arrived(self, rid: int) -> None:
@@ -221,18 +216,19 @@ class Sequences:
                     rows.t["t_server_start_s"][rid] = start_s
                 if token == self.new_tokens - 1:
                     rows.t["t_server_end_s"][rid] = end_s
-                self._send_down(rid, token, self._gens[rid].token_bytes)
+                self._send_down(rid, self._gens[rid].token_bytes)
 
         return on_step
 
-    def _send_down(self, rid: int, token: int, nbytes: int) -> None:
+    def _send_down(self, rid: int, nbytes: int) -> None:
+        """Send a token down; one token per sequence is in flight at a time, so its index is
+        the number of tokens already back."""
         self.rows.result_bytes[rid] += nbytes
+        self.sim.send_down(rid, nbytes, self._token_sent)
 
-        def done(start_s: float, arrive_s: float) -> None:
-            self.down_active_s[rid] += arrive_s - start_s
-            self._token_arrived(rid, token)
-
-        self.sim.send_down(rid, nbytes, done)
+    def _token_sent(self, rid: int, start_s: float, arrive_s: float) -> None:
+        self.down_active_s[rid] += arrive_s - start_s
+        self._token_arrived(rid, int(self.tokens_done[rid]))
 
     def _token_arrived(self, rid: int, token: int) -> None:
         now = self.sim.env.now

@@ -31,6 +31,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -283,27 +284,27 @@ class Simulation:
     # ------------------------------------------------------------------ links
     def send_up(self, rid: int, nbytes: int, at_s: float, done: Transfer) -> None:
         """Send ``nbytes`` from ``rid``'s device from ``at_s``: over its own uplink, or its
-        cell's shared one; ``done(start_s, arrive_s)`` runs at arrival."""
+        cell's shared one; ``done(rid, start_s, arrive_s)`` runs at arrival."""
         cell = self.links.group_cell[self.rows.group_of[rid]][0]
         if cell is None:
             start_s, arrive_s = self.links.link(self.rows.device_of[rid], 0).send(at_s, nbytes)
-            self.at(arrive_s, lambda _e: done(start_s, arrive_s), None)
+            self.at(arrive_s, _transferred, (done, rid, start_s, arrive_s))
         else:
-            self.at(at_s, lambda _e: cell.send(float(nbytes), done), None)
+            self.at(at_s, _cell_send, (cell, float(nbytes), done, rid))
 
     def send_down(self, rid: int, nbytes: int, done: Transfer, *, settle: bool = False) -> None:
-        """Send ``nbytes`` from the server to ``rid``'s device now; ``done(start_s, arrive_s)``
-        runs at arrival, or at once with ``settle`` when the device has its own downlink
-        (nothing else uses it, so the arrival time is final now)."""
+        """Send ``nbytes`` from the server to ``rid``'s device now; ``done(rid, start_s,
+        arrive_s)`` runs at arrival, or at once with ``settle`` when the device has its own
+        downlink (nothing else uses it, so the arrival time is final now)."""
         cell = self.links.group_cell[self.rows.group_of[rid]][1]
         if cell is not None:
-            cell.send(float(nbytes), done)
+            cell.send(float(nbytes), partial(done, rid))
             return
         start_s, arrive_s = self.links.link(self.rows.device_of[rid], 1).send(self.env.now, nbytes)
         if settle:
-            done(start_s, arrive_s)
+            done(rid, start_s, arrive_s)
         else:
-            self.at(arrive_s, lambda _e: done(start_s, arrive_s), None)
+            self.at(arrive_s, _transferred, (done, rid, start_s, arrive_s))
 
     # ------------------------------------------------------------------ helpers
     def finish(self, rid: int, status: int, reason: str, done_s: float = math.nan) -> None:
@@ -316,3 +317,13 @@ class Simulation:
         """Run ``callback(event)`` at simulated time ``t_s``; ``event.value`` is ``value``."""
         event = self.env.timeout(t_s - self.env.now, value=value)
         event.callbacks.append(callback)
+
+
+def _transferred(event: Any) -> None:
+    done, rid, start_s, arrive_s = event.value
+    done(rid, start_s, arrive_s)
+
+
+def _cell_send(event: Any) -> None:
+    cell, nbytes, done, rid = event.value
+    cell.send(nbytes, partial(done, rid))
