@@ -1,7 +1,7 @@
 """The shapes the simulation's modules share: each device group's resolved set-up, the
 ``Task`` protocol every kind of request implements (``fleet.infer``, ``fleet.sequences``) and
-the service classes of a fleet. Below ``fleet.rows`` and ``fleet.host``, so nothing here
-imports the loop."""
+the service classes, seeds and cost model of a fleet's servers. Below ``fleet.rows`` and
+``fleet.host``, so nothing here imports the loop."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.hardware import HardwareSpec
-from server.cost import ServiceClass
+from models.durations import ModelCosts
+from models.hardware import HardwareSpec, get_hardware
+from scenarios.schema import Servers
+from server.cost import ServerCost, ServiceClass, ServiceDraw
 from server.engine.jobs import Pending
 from server.protocol import ServerSide
 
@@ -70,3 +72,34 @@ def service_classes(groups: Sequence[GroupSetup], group_class: Sequence[int]) ->
     for g, klass in zip(groups, group_class, strict=True):
         classes.setdefault(klass, ServiceClass(g.split, g.codec_id))
     return [classes[k] for k in range(len(classes))]
+
+
+@dataclass(frozen=True)
+class ServerSeeds:
+    """The seed streams of the server side: routing, drawn service times, replica failures."""
+
+    route: np.random.SeedSequence
+    service: np.random.SeedSequence
+    failure: np.random.SeedSequence
+
+
+def server_cost(
+    costs: ModelCosts,
+    servers: Servers,
+    groups: Sequence[GroupSetup],
+    group_class: Sequence[int],
+    seeds: ServerSeeds,
+) -> ServerCost:
+    """The servers' cost model for this fleet's service classes (``server.cost``)."""
+    override = servers.service
+    return ServerCost(
+        costs,
+        get_hardware(servers.hardware),
+        servers.dtype,
+        service_classes(groups, group_class),
+        decode_speedup=servers.decode_speedup,
+        service=None
+        if override is None
+        else ServiceDraw(override.kind, override.mean_s, override.cv),
+        rng=np.random.default_rng(seeds.service),
+    )

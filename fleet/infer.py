@@ -25,12 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import service_classes
+from fleet.core import ServerSeeds, server_cost
 from fleet.rows import COMPLETED, DROPPED, FAILED, radio_energy_j
 from models.durations import codec_encode_s
-from models.hardware import get_hardware
 from server.batching import BatchPolicy
-from server.cost import ServerCost, ServiceDraw
 from server.engine.jobs import ComputeFailed, HeadJob, HeadResult, Pending, TailJob, TailResult
 from server.replica import FailurePolicy, ServerPool
 
@@ -42,38 +40,27 @@ class Infer:
     def __init__(
         self,
         sim: Host,
-        route_ss: np.random.SeedSequence,
-        service_ss: np.random.SeedSequence,
-        failure_ss: np.random.SeedSequence,
+        seeds: ServerSeeds,
     ) -> None:
         self.sim = sim
         self.rows = sim.rows
         servers = sim.scenario.servers
         failures = servers.failures
         self._reroute = failures is not None and failures.on_failure == "reroute"
-        override = servers.service
-        self.cost = ServerCost(
-            sim.costs,
-            get_hardware(servers.hardware),
-            servers.dtype,
-            service_classes(sim.groups, sim.group_class),
-            decode_speedup=servers.decode_speedup,
-            service=None if override is None else _draw(override),
-            rng=np.random.default_rng(service_ss),
-        )
+        self.cost = server_cost(sim.costs, servers, sim.groups, sim.group_class, seeds)
         self.server = ServerPool(
             sim.env,
             replicas=servers.replicas,
             policy=BatchPolicy(servers.batching.max_batch, servers.batching.max_wait_s),
             routing=servers.routing,
-            rng=np.random.default_rng(route_ss),
+            rng=np.random.default_rng(seeds.route),
             queue_limit=servers.queue_limit,
             window_s=sim.scenario.record.window_s,
             service_time=self._service_time,
             on_start=self._batch_started,
             on_end=self._batch_ended,
             failures=None if failures is None else FailurePolicy(failures.mtbf_s, failures.mttr_s),
-            failure_seed=failure_ss,
+            failure_seed=seeds.failure,
             on_fail=self._replica_failed,
         )
         self._heads: dict[int, HeadResult] = {}  # head results of requests not yet served
@@ -227,10 +214,6 @@ class Infer:
         down_mbit = np.where(received, rows.result_bytes[idx] * 8e-6, 0.0)
         radios = [x.radio for x in self.sim.scenario.fleet]
         return radio_energy_j(radios, g, up_s + down_s, up_mbit, down_mbit)
-
-
-def _draw(override: Any) -> ServiceDraw:
-    return ServiceDraw(override.kind, override.mean_s, override.cv)
 
 
 def _active_s(start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:

@@ -32,13 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import Transfer, service_classes
+from fleet.core import ServerSeeds, Transfer, server_cost
 from fleet.rows import COMPLETED, DROPPED, Sink, radio_energy_j
 from fleet.steps import StepRows
 from models.durations import codec_encode_s
-from models.hardware import get_hardware
 from server.continuous_pool import ContinuousPool, kv_budget_bytes
-from server.cost import ServerCost
 from server.engine.jobs import GenJob, GenResult, Pending
 
 if TYPE_CHECKING:
@@ -50,23 +48,14 @@ class Sequences:
         self,
         sim: Host,
         step_sink: Sink,
-        route_ss: np.random.SeedSequence,
-        service_ss: np.random.SeedSequence,
-        failure_ss: np.random.SeedSequence,
+        seeds: ServerSeeds,
     ) -> None:
         self.sim = sim
         self.rows = sim.rows
         s = sim.scenario
         servers = s.servers
         self.new_tokens = s.model.new_tokens
-        hardware = get_hardware(servers.hardware)
-        self.cost = ServerCost(
-            sim.costs,
-            hardware,
-            servers.dtype,
-            service_classes(sim.groups, sim.group_class),
-            decode_speedup=servers.decode_speedup,
-        )
+        self.cost = server_cost(sim.costs, servers, sim.groups, sim.group_class, seeds)
         blocks = sim.costs.num_blocks
         kv_per_token = [
             sim.costs.kv_bytes_per_token(c.split, blocks, servers.dtype) for c in self.cost.classes
@@ -75,12 +64,12 @@ class Sequences:
             sim.env,
             replicas=servers.replicas,
             routing=servers.routing,
-            rng=np.random.default_rng(route_ss),
+            rng=np.random.default_rng(seeds.route),
             max_batch=servers.batching.max_batch,
             queue_limit=servers.queue_limit,
             prompt_tokens=s.model.seq_len,
             new_tokens=s.model.new_tokens,
-            kv_capacity_bytes=self._kv_capacity_bytes(hardware.memory_capacity_bytes),
+            kv_capacity_bytes=self._kv_capacity_bytes(self.cost.hardware.memory_capacity_bytes),
             kv_bytes_per_token=kv_per_token,
             step_time=self._step_time,
             on_step=self._on_step,

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from fleet.core import GroupSetup, Task, Transfer
+from fleet.core import GroupSetup, ServerSeeds, Task, Transfer
 from fleet.infer import Infer
 from fleet.network.fleet_links import FleetLinks
 from fleet.rows import COMPLETED, DROPPED, FAILED, RequestRows, Sink
@@ -108,7 +108,7 @@ class Simulation:
         self.group_class = [
             classes.setdefault((g.split, g.codec_key), len(classes)) for g in self.groups
         ]
-        self.task = self._make_task(step_sink, route_ss, service_ss, failure_ss)
+        self.task = self._make_task(step_sink, ServerSeeds(route_ss, service_ss, failure_ss))
         self.rows.task = self.task
         self.server: ServerSide = self.task.server
         # jobs submitted at this instant, flushed to the oracle in one call before time
@@ -136,12 +136,12 @@ class Simulation:
             head_energy_j,
         )
 
-    def _make_task(self, step_sink: Sink | None, *seeds: np.random.SeedSequence) -> Task:
+    def _make_task(self, step_sink: Sink | None, seeds: ServerSeeds) -> Task:
         if self.scenario.model.task == "generate":
             if step_sink is None:
                 raise ValueError("a task: generate run needs a step_sink for steps.parquet")
-            return Sequences(self, step_sink, *seeds)
-        return Infer(self, *seeds)
+            return Sequences(self, step_sink, seeds)
+        return Infer(self, seeds)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SimOutput:
