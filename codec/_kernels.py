@@ -13,6 +13,22 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _code(m: np.float32, lo: np.float32, step: np.float32, count: np.float32) -> int:
+    """The quantisation code of magnitude ``m`` in a block from ``lo`` with this step."""
+    code = 0
+    if step > 0:
+        code = int(np.floor((m - lo) / step))
+        code = min(max(code, 0), int(count) - 1)
+    return code
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _value(code: int, lo: np.float32, step: np.float32) -> np.float32:
+    """The cell centre a code decodes to (float32 arithmetic, shared by every kernel)."""
+    return lo + (np.float32(code) + np.float32(0.5)) * step
+
+
 @njit(cache=True, nogil=True)
 def assign(
     rows: np.ndarray, cuts: np.ndarray, present: np.ndarray
@@ -75,11 +91,7 @@ def quantize(
             count = levels[b]
             step = (cuts[r, s, j + 1] - lo) / count
             m = -rows[r, c] if s else rows[r, c]
-            code = 0
-            if step > 0:
-                code = int(np.floor((m - lo) / step))
-                code = min(max(code, 0), int(count) - 1)
-            codes[i] = code
+            codes[i] = _code(m, lo, step, count)
             groups[i] = (s * nb + j) * n_levels + b
             i += 1
     return codes, groups
@@ -125,7 +137,6 @@ def reconstruct(
     """Decoded float32 rows; sign, block and code come in survivor order."""
     n_rows, n = kept.shape
     out = np.zeros((n_rows, n), dtype=np.float32)
-    half = np.float32(0.5)
     i = 0
     for r in range(n_rows):
         for c in range(n):
@@ -134,25 +145,151 @@ def reconstruct(
                 j = block[i]
                 lo = cuts[r, s, j]
                 step = (cuts[r, s, j + 1] - lo) / levels[bits[r, s, j]]
-                v = lo + (np.float32(codes[i]) + half) * step
+                v = _value(codes[i], lo, step)
                 out[r, c] = -v if s else v
                 i += 1
     return out
 
 
 @njit(cache=True, nogil=True)
-def unpack_digits(supers: np.ndarray, alphabet: int, k: int, count: int) -> np.ndarray:
-    """Split super-symbols into ``k`` base-``alphabet`` digits, least significant first."""
+def unpack_table(supers: np.ndarray, table: np.ndarray, count: int) -> tuple[np.ndarray, bool]:
+    """Split super-symbols into their ``k`` digits by a lookup ``table`` [alphabet**k, k]
+    (least significant first); ``False`` where a super-symbol is outside the table."""
+    k = table.shape[1]
     out = np.empty(count, dtype=np.int64)
+    size = table.shape[0]
     i = 0
     for v in supers:
-        for _ in range(k):
-            if i == count:
-                return out
-            out[i] = v % alphabet
-            v //= alphabet
-            i += 1
+        if v < 0 or v >= size:
+            return out, False
+        for d in range(min(k, count - i)):
+            out[i + d] = table[v, d]
+        i += k
+        if i >= count:
+            break
+    return out, True
+
+
+@njit(cache=True, nogil=True)
+def pack_digits(symbols: np.ndarray, alphabet: int, k: int, pad: int) -> np.ndarray:
+    """Super-symbols of ``k`` base-``alphabet`` digits each, least significant first; the last
+    one is filled up with ``pad``."""
+    n = symbols.size
+    supers = np.empty(-(-n // k), dtype=np.int32)
+    for t in range(supers.size):
+        v = 0
+        weight = 1
+        for d in range(k):
+            i = t * k + d
+            v += (symbols[i] if i < n else pad) * weight
+            weight *= alphabet
+        supers[t] = v
+    return supers
+
+
+@njit(cache=True, nogil=True)
+def survivors_by_sign(
+    kept: np.ndarray, neg: np.ndarray, block: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-element encoder plan -> survivor order: each survivor's sign (1 = negative), and the
+    block ids of the positive and of the negative survivors (int64)."""
+    n_rows, n = kept.shape
+    n_neg = 0
+    total = 0
+    for r in range(n_rows):
+        for c in range(n):
+            if kept[r, c]:
+                total += 1
+                n_neg += neg[r, c]
+    signs = np.empty(total, dtype=np.int64)
+    ids = (np.empty(total - n_neg, dtype=np.int64), np.empty(n_neg, dtype=np.int64))
+    i = 0
+    at = np.zeros(2, dtype=np.int64)
+    for r in range(n_rows):
+        for c in range(n):
+            if kept[r, c]:
+                s = 1 if neg[r, c] else 0
+                signs[i] = s
+                ids[s][at[s]] = block[r, c]
+                at[s] += 1
+                i += 1
+    return signs, ids[0], ids[1]
+
+
+@njit(cache=True, nogil=True)
+def merge_by_sign(neg: np.ndarray, ids_pos: np.ndarray, ids_neg: np.ndarray) -> np.ndarray:
+    """The inverse of ``survivors_by_sign``'s split: block ids back in survivor order."""
+    out = np.empty(neg.size, dtype=np.int64)
+    a = 0
+    b = 0
+    for i in range(neg.size):
+        if neg[i]:
+            out[i] = ids_neg[b]
+            b += 1
+        else:
+            out[i] = ids_pos[a]
+            a += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def scatter_by_group(by_group: np.ndarray, groups: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The inverse of ``split_by_group``: values back in survivor order."""
+    cursor = offsets[:-1].copy()
+    out = np.empty(groups.size, dtype=by_group.dtype)
+    for i in range(groups.size):
+        g = groups[i]
+        out[i] = by_group[cursor[g]]
+        cursor[g] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def group_offsets(groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Start offset of each group number in a stable sort of ``groups`` (length n_groups+1)."""
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    for g in groups:
+        offsets[g + 1] += 1
+    for g in range(n_groups):
+        offsets[g + 1] += offsets[g]
+    return offsets
+
+
+@njit(cache=True, nogil=True)
+def roundtrip_errors(
+    rows: np.ndarray,
+    kept: np.ndarray,
+    neg: np.ndarray,
+    block: np.ndarray,
+    bits: np.ndarray,
+    cuts: np.ndarray,
+    levels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``errors`` of the float32 decode of an encoder plan, without building codes or the
+    decoded rows: the same per-element arithmetic as ``quantize`` then ``reconstruct``."""
+    n_rows, n = rows.shape
+    nb = bits.shape[2]
+    row_err = np.zeros(n_rows, dtype=np.float64)
+    energy = np.zeros(n_rows, dtype=np.float64)
+    blk_err = np.zeros((n_rows, 2 * nb), dtype=np.float64)
+    for r in range(n_rows):
+        for c in range(n):
+            x = np.float64(rows[r, c])
+            energy[r] += x * x
+            if not kept[r, c]:
+                row_err[r] += x * x
+                continue
+            s = 1 if neg[r, c] else 0
+            j = block[r, c]
+            lo = cuts[r, s, j]
+            count = levels[bits[r, s, j]]
+            step = (cuts[r, s, j + 1] - lo) / count
+            m = -rows[r, c] if s else rows[r, c]
+            v = _value(_code(m, lo, step, count), lo, step)
+            d = x - np.float64(-v if s else v)
+            row_err[r] += d * d
+            blk_err[r, s * nb + j] += d * d
+    return row_err, energy, blk_err
 
 
 @njit(cache=True, nogil=True)
@@ -204,11 +341,7 @@ def split_by_group(
     values: np.ndarray, groups: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Counting sort: values reordered by group (stable) and the start offset of each group."""
-    offsets = np.zeros(n_groups + 1, dtype=np.int64)
-    for g in groups:
-        offsets[g + 1] += 1
-    for g in range(n_groups):
-        offsets[g + 1] += offsets[g]
+    offsets = group_offsets(groups, n_groups)
     cursor = offsets[:-1].copy()
     out = np.empty_like(values)
     for i in range(values.size):

@@ -179,9 +179,7 @@ def verify(rows: np.ndarray, plan: Plan, nmse: float, dtype: str) -> None:
     for _ in range(2 * nb * MAX_BITS + 1):
         sub = plan.subset(active) if len(active) < rows.shape[0] else plan
         x = rows[active] if sub is not plan else rows
-        codes, _ = quantize(x, sub, sub.kept)
-        recon = cast(reconstruct(sub, sub.kept, codes), dtype)
-        row_err, energy, blk_err = _kernels.errors(x, recon, sub.kept, sub.neg, sub.block, nb)
+        row_err, energy, blk_err = roundtrip_errors(x, sub, dtype)
         budget = nmse * energy
         over = (row_err > budget) & (sub.mode == MODE_NORMAL)
         if not over.any():
@@ -202,6 +200,22 @@ def verify(rows: np.ndarray, plan: Plan, nmse: float, dtype: str) -> None:
         if active.size == 0:
             return
     raise AssertionError("slicer: bit allocation did not converge")  # unreachable by design
+
+
+def roundtrip_errors(
+    rows: np.ndarray, plan: Plan, dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_kernels.errors`` of the values the decoder's caller will see: fused into one kernel
+    for float32, through codes, reconstruction and the cast for the 16-bit dtypes."""
+    if dtype == "float32":
+        cuts = cut_values(plan.q)
+        return _kernels.roundtrip_errors(
+            rows, plan.kept, plan.neg, plan.block, plan.bits, cuts, LEVELS_F32
+        )
+    codes, _ = quantize(rows, plan, plan.kept)
+    recon = cast(reconstruct(plan, plan.kept, codes), dtype)
+    nb = plan.bits.shape[2]
+    return _kernels.errors(rows, recon, plan.kept, plan.neg, plan.block, nb)
 
 
 def quantize(rows: np.ndarray, plan: Plan, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

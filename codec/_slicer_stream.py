@@ -54,9 +54,9 @@ def write(
 
     level = _write_side_info(head, coder, plan, kept, present)
     _write_masks(coder, kept, normal, level)
-    neg = plan.neg[kept]
+    neg, *ids = _kernels.survivors_by_sign(kept, plan.neg, plan.block)
     _write_signs(head, coder, neg)
-    _write_block_ids(head, coder, plan.block[kept].astype(np.int64), neg, nb)
+    _write_block_ids(head, coder, ids, nb)
     hist = _write_codes(head, coder, rows, plan, kept, present)
 
     out = bytearray()
@@ -113,7 +113,7 @@ def _write_masks(
 
 def _write_signs(head: bytearray, main: entropy.StreamEncoder, neg: np.ndarray) -> None:
     """The survivors' signs under a Bernoulli model; levels 0 and SIGN_LEVELS mean all one sign."""
-    n_neg = int(neg.sum())
+    n_neg = int(neg.sum())  # neg: 1 for a negative survivor (int64)
     sign_level = (
         0
         if neg.size == 0
@@ -123,15 +123,14 @@ def _write_signs(head: bytearray, main: entropy.StreamEncoder, neg: np.ndarray) 
         sign_level = 0 if n_neg == 0 else SIGN_LEVELS
     write_varint(head, sign_level)
     if 0 < sign_level < SIGN_LEVELS:
-        main.add(neg.astype(np.int64), entropy.bernoulli(sign_level / SIGN_LEVELS))
+        main.add(neg, entropy.bernoulli(sign_level / SIGN_LEVELS))
 
 
 def _write_block_ids(
-    head: bytearray, main: entropy.StreamEncoder, blk: np.ndarray, neg: np.ndarray, nb: int
+    head: bytearray, main: entropy.StreamEncoder, per_sign: list[np.ndarray], nb: int
 ) -> None:
     """The survivors' block ids per sign: their histogram where smaller, else uniform."""
-    for s in (0, 1):
-        ids = blk[neg == bool(s)]
+    for ids in per_sign:
         counts = np.bincount(ids, minlength=nb)
         hist_bits = entropy.entropy_bits(ids, nb) + 8 * entropy.histogram_size_bytes(counts)
         if nb > 1 and ids.size and hist_bits < ids.size * math.log2(nb):
@@ -282,19 +281,19 @@ def _read_block_ids(
     head: Reader, main: entropy.StreamDecoder, neg: np.ndarray, nb: int
 ) -> np.ndarray:
     """Each survivor's block id (int64, survivor order), coded per sign."""
-    blk = np.zeros(neg.size, dtype=np.int64)
-    for s in (0, 1):
-        sel = neg == bool(s)
+    n_neg = int(neg.sum())
+    per_sign = []
+    for count in (neg.size - n_neg, n_neg):
         flag = head.u8()
         if flag == 1:
             counts = entropy.read_histogram(head, nb)
-            blk[sel] = main.take(counts / max(counts.sum(), 1), int(sel.sum()))
+            per_sign.append(main.take(counts / max(counts.sum(), 1), count))
         elif flag == 0:
-            if nb > 1:
-                blk[sel] = main.take(entropy.uniform(nb), int(sel.sum()))
+            uniform = nb > 1 and count
+            per_sign.append(main.take(entropy.uniform(nb), count) if uniform else np.zeros(count))
         else:
             raise CodecError(f"slicer: unknown block-id model flag {flag}")
-    return blk
+    return _kernels.merge_by_sign(neg, per_sign[0].astype(np.int64), per_sign[1].astype(np.int64))
 
 
 def _read_codes(
@@ -312,18 +311,20 @@ def _read_codes(
         decoder.take(side_model(head, RHO_LEVELS + 1), len(keys)) if keys else np.zeros(0, np.int64)
     )
     head.done()
-    codes = np.zeros(plan.neg.size, dtype=np.int64)
+    offsets = _kernels.group_offsets(group, 2 * nb * N_LEVELS)
+    by_group = np.zeros(plan.neg.size, dtype=np.int64)  # codes sorted by group; 0 for 0 bits
     for g, (s, j, b) in enumerate(keys):
-        sel = group == (s * nb + j) * N_LEVELS + b
+        number = (s * nb + j) * N_LEVELS + b
+        start, stop = int(offsets[number]), int(offsets[number + 1])
         if rho[g] == RHO_HISTOGRAM:
             counts = entropy.read_histogram(hist, int(LEVELS[b]))
             probs = counts / max(counts.sum(), 1)
         else:
-            probs = entropy.geometric(rho_of(int(rho[g])), int(LEVELS[b]))
-        codes[sel] = decoder.take(probs, int(sel.sum()))
+            probs = geometric_model(int(rho[g]), b)
+        by_group[start:stop] = decoder.take(probs, stop - start)
     hist.done()
     decoder.finish()
-    return codes
+    return _kernels.scatter_by_group(by_group, group, offsets)
 
 
 def group_keys(plan: Plan, present: np.ndarray) -> list[tuple[int, int, int]]:
@@ -349,7 +350,13 @@ def fit_code_model(codes: np.ndarray, bits: int) -> tuple[int, np.ndarray]:
     hist_bits = entropy.entropy_bits(codes, alphabet) + 8 * entropy.histogram_size_bytes(counts)
     if hist_bits < best_bits:
         return RHO_HISTOGRAM, counts / max(counts.sum(), 1)
-    return best_level, entropy.geometric(rho_of(best_level), alphabet)
+    return best_level, geometric_model(best_level, bits)
+
+
+@functools.lru_cache(maxsize=RHO_LEVELS * N_LEVELS)
+def geometric_model(level: int, bits: int) -> np.ndarray:
+    """The code model of decay ``level`` for a block of LEVELS[bits] cells (built once)."""
+    return entropy.geometric(rho_of(level), int(LEVELS[bits]))
 
 
 @functools.lru_cache(maxsize=N_LEVELS)

@@ -52,6 +52,15 @@ def _model(probs: np.ndarray) -> tuple[object, int]:
     return _product_model(tuple(np.round(np.asarray(probs, dtype=np.float64), 12).tolist()))
 
 
+@functools.lru_cache(maxsize=64)
+def _digit_table(alphabet: int, k: int) -> np.ndarray:
+    """[alphabet**k, k]: the base-``alphabet`` digits of every super-symbol, least significant
+    first (built once per alphabet; decoding looks digits up instead of dividing)."""
+    supers = np.arange(alphabet**k, dtype=np.int64)
+    digits = (supers[:, None] // alphabet ** np.arange(k, dtype=np.int64)) % alphabet
+    return digits.astype(np.uint8 if alphabet <= 256 else np.int32)
+
+
 # -- models ---------------------------------------------------------------------------------
 def bernoulli(p_one: float) -> np.ndarray:
     """P(0) = 1 - p, P(1) = p."""
@@ -105,12 +114,8 @@ class StreamEncoder:
         coder = constriction.stream.stack.AnsCoder()
         for symbols, probs in reversed(self._streams):
             model, k = _model(probs)
-            alphabet = len(probs)
-            n = symbols.size
-            padded = np.full(-(-n // k) * k, int(np.argmax(probs)), dtype=np.int64)
-            padded[:n] = symbols
-            weights = alphabet ** np.arange(k, dtype=np.int64)
-            supers = (padded.reshape(-1, k) * weights).sum(axis=1).astype(np.int32)
+            pad = int(np.argmax(probs))
+            supers = _kernels.pack_digits(symbols.astype(np.int64), len(probs), k, pad)
             coder.encode_reverse(supers, model)
         words: np.ndarray = coder.get_compressed()
         return words.astype("<u4").tobytes()
@@ -133,14 +138,18 @@ class StreamDecoder:
         if count == 0:
             return np.zeros(0, dtype=np.int64)
         model, k = _model(probs)
-        alphabet = len(probs)
         try:
-            supers = np.asarray(self._coder.decode(model, -(-count // k)), dtype=np.int64)
+            supers = self._coder.decode(model, -(-count // k))
         except Exception as exc:
             raise CodecError(f"rANS stream is malformed ({exc})") from exc
-        if supers.min(initial=0) < 0:
-            raise CodecError("rANS stream decoded a negative symbol")
-        return _kernels.unpack_digits(supers, alphabet, k, count)
+        if k == 1:
+            symbols = supers.astype(np.int64)
+            ok = symbols.min() >= 0 and symbols.max() < len(probs)
+        else:
+            symbols, ok = _kernels.unpack_table(supers, _digit_table(len(probs), k), count)
+        if not ok:
+            raise CodecError("rANS stream decoded a symbol outside its model")
+        return symbols
 
     def finish(self) -> None:
         """Check that the stack was consumed exactly (a cheap integrity check)."""

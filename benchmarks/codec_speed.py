@@ -1,0 +1,154 @@
+"""SLICER's speed on one core beside zstd, against the targets of issue 14; prints one table.
+
+Run: ``python -m benchmarks.codec_speed [--repeats N] [--frames N]``. The tensor is SmolLM2-135M's
+residual stream after blocks 2, 15 and 27 on 256 Lee-corpus tokens, stacked to [768, 576]
+float32 (1.77 MB; ``benchmarks.ifs``: read from its cache when present, else the SmolLM2 part is
+captured, about 10 s offline). Every figure is the median of ``--repeats`` runs in this process:
+
+* SLICER encode and decode MB/s of float32 (``codec.encode``/``codec.decode``, container and CRC
+  included) at ``max_nmse`` 0.01, once with a fixed setting (``keep`` 0.3, ``blocks`` 2: no
+  search) and once with the default ``auto`` setting;
+* zstd (level 3, the ``zstandard`` library alone) decompressing the same tensor's float16 bytes,
+  as MB/s of those bytes; ``x zstd`` is zstd's decode time over SLICER's for the same tensor;
+* the per-token stream frame: ``codec.open_encoder`` on the first 64 tokens of block 15, then one
+  ``[1, 576]`` frame per later token encoded and decoded (``max_nmse`` 1e-3), in microseconds.
+
+To compare two versions of the codec in one run of the same machine, copy this file into a
+worktree of the other version and run it there right after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import zstandard
+
+import codec
+
+FIXED: dict[str, Any] = {"id": "slicer", "max_nmse": 0.01, "keep": 0.3, "blocks": 2}
+AUTO: dict[str, Any] = {"id": "slicer", "max_nmse": 0.01}
+FRAME: dict[str, Any] = {"id": "slicer", "max_nmse": 1e-3}
+PREFILL_TOKENS = 64
+TARGET_DECODE_MBPS = 500.0
+TARGET_ZSTD_RATIO = 0.25
+TARGET_ENCODE_FIXED_MBPS = 200.0
+TARGET_ENCODE_AUTO_MBPS = 100.0
+TARGET_FRAME_US = 100.0
+
+
+def smollm2_tensors() -> dict[str, np.ndarray]:
+    """The three SmolLM2 IFs, [256, 576] float32 each (cache first, else captured)."""
+    from benchmarks.ifs import CACHE_FILE, capture_smollm2, default_cache_dir
+
+    path = default_cache_dir() / CACHE_FILE
+    if path.is_file():
+        with np.load(path) as npz:
+            return {k: npz[k] for k in ("smollm2-b02", "smollm2-b15", "smollm2-b27")}
+    return capture_smollm2()
+
+
+def median_s(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up: numba compiles, caches fill
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def slicer_mbps(config: dict[str, Any], x: np.ndarray, repeats: int) -> tuple[float, float, float]:
+    """(encode MB/s, decode MB/s, bits per element) of float32 ``x``."""
+    c = codec.get_codec(config)
+    tensor = torch.from_numpy(x)
+    payload = c.encode(tensor)
+    megabytes = x.nbytes / 1e6
+    enc_s = median_s(lambda: c.encode(tensor), repeats)
+    dec_s = median_s(lambda: c.decode(payload), repeats)
+    return megabytes / enc_s, megabytes / dec_s, 8 * len(payload) / x.size
+
+
+def zstd_decode_s(x: np.ndarray, repeats: int) -> float:
+    raw = x.astype(np.float16).tobytes()
+    frame = zstandard.ZstdCompressor(level=3).compress(raw)
+    dctx = zstandard.ZstdDecompressor()
+    return median_s(lambda: dctx.decompress(frame), repeats)
+
+
+def frame_us(hidden: np.ndarray, frames: int, repeats: int) -> float:
+    """Median encode+decode time of one [1, d] stream frame, in microseconds."""
+    c = codec.get_codec(FRAME)
+    encoder = codec.open_encoder(c, torch.from_numpy(hidden[:PREFILL_TOKENS]))
+    decoder = codec.open_decoder(c, encoder.setup)
+    steps = [torch.from_numpy(hidden[t : t + 1]) for t in range(PREFILL_TOKENS, len(hidden))]
+    steps = steps[:frames]
+
+    def one(step: torch.Tensor) -> None:
+        decoder.decode(encoder.encode(step))
+
+    one(steps[0])
+    times = []
+    for _ in range(repeats):
+        for step in steps:
+            start = time.perf_counter()
+            one(step)
+            times.append(time.perf_counter() - start)
+    return 1e6 * statistics.median(times)
+
+
+def row(what: str, value: float, unit: str, target: float, higher_is_better: bool) -> list[str]:
+    met = value >= target if higher_is_better else value <= target
+    sign = ">=" if higher_is_better else "<="
+    shown = f"{value:.3f}" if unit == "x" else f"{value:,.1f}"
+    return [what, f"{shown} {unit}", f"{sign} {target:g} {unit}", "met" if met else "MISSED"]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in [list(headers), *rows]) for i in range(len(headers))]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("-|-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--repeats", type=int, default=7, help="runs per median (default 7)")
+    parser.add_argument("--frames", type=int, default=64, help="token frames per repeat")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    ifs = smollm2_tensors()
+    x = np.ascontiguousarray(np.concatenate(list(ifs.values())), dtype=np.float32)
+    mb = x.nbytes / 1e6
+    enc_fixed, dec_fixed, bits_fixed = slicer_mbps(FIXED, x, args.repeats)
+    enc_auto, dec_auto, bits_auto = slicer_mbps(AUTO, x, args.repeats)
+    zstd_s = zstd_decode_s(x, args.repeats)
+    zstd_mbps = x.size * 2 / 1e6 / zstd_s
+    ratio_fixed, ratio_auto = (zstd_s / (mb / d) for d in (dec_fixed, dec_auto))
+    us = frame_us(ifs["smollm2-b15"], args.frames, max(1, args.repeats // 2))
+    rows = [
+        row("SLICER encode, fixed (keep 0.3, blocks 2)", enc_fixed, "MB/s", 200.0, True),
+        row("SLICER encode, auto", enc_auto, "MB/s", TARGET_ENCODE_AUTO_MBPS, True),
+        row("SLICER decode, fixed-setting payload", dec_fixed, "MB/s", TARGET_DECODE_MBPS, True),
+        row("SLICER decode, auto-setting payload", dec_auto, "MB/s", TARGET_DECODE_MBPS, True),
+        ["zstd-3 decode of the fp16 bytes", f"{zstd_mbps:,.1f} MB/s", "(reference)", ""],
+        row("SLICER decode / zstd decode, fixed", ratio_fixed, "x", TARGET_ZSTD_RATIO, True),
+        row("SLICER decode / zstd decode, auto", ratio_auto, "x", TARGET_ZSTD_RATIO, True),
+        row("stream frame 1x576 (max_nmse 1e-3) enc+dec", us, "us", TARGET_FRAME_US, False),
+    ]
+    print(
+        f"tensor: SmolLM2-135M blocks 2/15/27 stacked, {list(x.shape)} float32, {mb:.2f} MB; "
+        f"max_nmse 0.01; {bits_fixed:.2f} bits/el fixed, {bits_auto:.2f} auto; "
+        f"medians of {args.repeats} runs, one thread\n"
+    )
+    print(table(["measure", "value", "target (issue 14)", ""], rows))
+
+
+if __name__ == "__main__":
+    main()
