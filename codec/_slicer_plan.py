@@ -85,23 +85,22 @@ def plan_rows(rows: np.ndarray, nmse: float, setting: Setting) -> Plan:
         return srt[ridx[:, None], n - 1 - i] if sign == 0 else -srt[ridx[:, None], i]
 
     def kept_energy(sign: int, k: np.ndarray) -> np.ndarray:
-        return pre[ridx, n] - pre[ridx, n - k] if sign == 0 else pre[ridx, k]
+        """Energy of the k largest entries of a sign (k is [R, m])."""
+        rr = ridx[:, None]
+        return pre[rr, n] - pre[rr, n - k] if sign == 0 else pre[rr, k]
 
     # ATKF: the requested fractions, raised rung by rung while dropping would use more than
     # drop_share of the row's budget
-    k = np.zeros((n_rows, 2), dtype=np.int64)
-    settled = np.zeros(n_rows, dtype=bool)
+    # (all rungs at once: each row takes the first rung that passes; the last rung, 1.0, does)
     floor = min(setting.keep_pos, setting.keep_neg)
-    for rung in sorted({floor, *(f for f in KEEP_LADDER if f > floor)}):
-        fp, fn = max(setting.keep_pos, rung), max(setting.keep_neg, rung)
-        kp = np.minimum(np.ceil(fp * counts[:, 0]).astype(np.int64), counts[:, 0])
-        kn = np.minimum(np.ceil(fn * counts[:, 1]).astype(np.int64), counts[:, 1])
-        dropped = energy - kept_energy(0, kp) - kept_energy(1, kn)
-        ok = ~settled & ((dropped <= setting.drop_share * budget) | (rung >= 1.0))
-        k[ok, 0], k[ok, 1] = kp[ok], kn[ok]
-        settled |= ok
-        if settled.all():
-            break
+    rungs = np.array(sorted({floor, *(f for f in KEEP_LADDER if f > floor)}))
+    fp, fn = np.maximum(setting.keep_pos, rungs), np.maximum(setting.keep_neg, rungs)
+    kp = np.minimum(np.ceil(fp * counts[:, :1]).astype(np.int64), counts[:, :1])  # [R, rungs]
+    kn = np.minimum(np.ceil(fn * counts[:, 1:]).astype(np.int64), counts[:, 1:])
+    dropped = energy[:, None] - kept_energy(0, kp) - kept_energy(1, kn)
+    ok = (dropped <= setting.drop_share * budget[:, None]) | (rungs >= 1.0)
+    first = np.argmax(ok, axis=1)
+    k = np.stack([kp[ridx, first], kn[ridx, first]], axis=1)
 
     # MS: equal-cardinality cuts, rounded down onto the log grid
     present = k > 0

@@ -8,6 +8,8 @@ values on the rANS stack; ``side_model`` reads the flag back and returns the sam
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from codec import entropy
@@ -25,10 +27,14 @@ def unzigzag(z: np.ndarray) -> np.ndarray:
     return np.where(z % 2 == 0, z // 2, -(z + 1) // 2).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=16)
 def universal(alphabet: int) -> np.ndarray:
-    """A fixed model for small non-negative integers: about 2*log2(v+1)+1 bits for v."""
+    """A fixed model for small non-negative integers: about 2*log2(v+1)+1 bits for v (built
+    once per alphabet; read-only)."""
     v = np.arange(alphabet, dtype=np.float64)
-    return entropy._normalise(np.exp2(-(2 * np.floor(np.log2(v + 1)) + 1)))
+    model = entropy._normalise(np.exp2(-(2 * np.floor(np.log2(v + 1)) + 1)))
+    model.setflags(write=False)
+    return model
 
 
 def put_side(

@@ -39,8 +39,8 @@ def _normalise(probs: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
-def _product_model(key: tuple[float, ...]) -> tuple[object, int]:
-    p = _normalise(np.array(key))
+def _product_model(key: bytes) -> tuple[object, int]:
+    p = _normalise(np.frombuffer(key, dtype=np.float64))
     k = pack_factor(len(p))
     table = p
     for _ in range(k - 1):
@@ -49,7 +49,9 @@ def _product_model(key: tuple[float, ...]) -> tuple[object, int]:
 
 
 def _model(probs: np.ndarray) -> tuple[object, int]:
-    return _product_model(tuple(np.round(np.asarray(probs, dtype=np.float64), 12).tolist()))
+    """The constriction model of ``probs`` rounded to 12 decimals, built once per model (the
+    cache key is the rounded float64 bytes, so no per-call Python conversion of the vector)."""
+    return _product_model(np.round(np.asarray(probs, dtype=np.float64), 12).tobytes())
 
 
 @functools.lru_cache(maxsize=64)
