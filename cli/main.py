@@ -21,38 +21,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from cli.calibrate import cmd_calibrate, cmd_calibrate_codecs
+from cli.tables import table as _table
 from fleet.run.check import check
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table with right-aligned numbers."""
-    cells = [list(map(str, headers))] + [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append(
-            "  ".join(
-                c.rjust(w) if n and _numeric(c) else c.ljust(w)
-                for c, w in zip(row, widths, strict=True)
-            ).rstrip()
-        )
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -103,59 +74,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
     print(f"{model.name}: {lengths}batch={args.batch}")
     print(_table(headers, rows))
     return 0
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    import models
-    from models.calibrate import calibrate
-
-    model = models.load(args.model)
-    workloads = _calibration_workloads(model, args.batch)
-    first, *more = workloads
-    report = calibrate(
-        model,
-        first.x,
-        args.name,
-        seq_len=first.seq_len,
-        batch=first.batch,
-        more=more,
-        repeats=args.repeats,
-        threads=args.threads,
-    )
-    rows = [
-        [block, workload, measured * 1e3, predicted * 1e3, 100 * err, bound]
-        for block, workload, measured, predicted, err, bound in report.rows()
-    ]
-    headers = ["block", "workload", "measured ms", "predicted ms", "rel err %", "bound"]
-    print(_table(headers, rows))
-    spec = report.spec
-    print(
-        f"\nfitted {spec.name!r}: efficiency compute {spec.efficiency_compute:.3f}, memory "
-        f"{spec.efficiency_memory:.3f}, per-block overhead {spec.block_overhead_s * 1e6:.1f} us, "
-        f"per-call overhead {spec.call_overhead_s * 1e6:.1f} us; median relative error "
-        f"{100 * report.median_relative_error:.1f}% over {len(rows)} block timings"
-    )
-    out = args.out or f"results/calibration/{args.name}-{model.name.replace(':', '_')}.yaml"
-    print(f"hardware entry written to {report.write_yaml(out)}")
-    return 0
-
-
-def _calibration_workloads(model: Any, batch: int) -> list[Any]:
-    """What to time: a prefill and a one-token step for LMs, a batch of inputs otherwise."""
-    import torch
-
-    from models.calibrate import Workload
-
-    samples = list(model.samples())
-    if model.task == "causal-lm":
-        ids = samples[0].x[None]
-        return [Workload(ids, seq_len=ids.shape[1]), Workload(ids[:, :1], seq_len=1)]
-    if model.task == "sentence-embedding":
-        texts = [s.text for s in samples[:batch]]
-        tokens = model.tokenize(texts)
-        return [Workload(tokens, seq_len=tokens.x.shape[1], batch=len(texts))]
-    images = torch.stack([s.x for s in samples[:batch]])
-    return [Workload(images, batch=images.shape[0])]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -284,6 +202,21 @@ def _add_model_commands(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     p.add_argument("--batch", type=int, default=4, help="inputs per call (vision, encoders)")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser(
+        "calibrate-codecs",
+        help="time codec calls here and fit per-call, per-element, per-byte costs",
+    )
+    p.add_argument("--out", default=None, help="YAML path (default results/calibration/...)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per size (median kept)")
+    p.add_argument(
+        "--codec",
+        type=_json_arg,
+        action="append",
+        default=None,
+        help="a codec config to fit (repeatable; default: every codec and bundled setting)",
+    )
+    p.set_defaults(func=cmd_calibrate_codecs)
 
     p = sub.add_parser("eval", help="task quality through a split with a codec in between")
     p.add_argument("--model", required=True)

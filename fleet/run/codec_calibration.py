@@ -1,0 +1,138 @@
+"""Time codec calls on this machine and fit ``models.codec_cost`` to them.
+
+``calibrate_codecs`` encodes and decodes a language-model-like IF (rows of 576 values, SmolLM2's
+width: Student-t noise with three degrees of freedom plus two "massive" channels about 1,000x
+the rest, as real residual streams have) at sizes from one token to 4 MB of float32, on one
+torch thread, ``repeats`` times per size, and keeps the median of each. Per codec setting and
+direction it fits the three-term cost and reports predicted against measured per size. The
+tensor is synthetic and seeded, so the fit is repeatable on a machine; real IFs of other
+shapes change SLICER's search, which is why the fit has a per-element term of its own.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.codec_cost import DIRECTIONS, CallCost, CallTime, CodecCosts, fit, relative_errors
+from server.engine.jobs import codec_key
+
+WIDTH = 576  # SmolLM2-135M's hidden size
+#: rows per call: one token, then up to 1,820 rows = 1,048,320 float32 values (4 MB)
+ROWS = (1, 8, 64, 256, 512, 1024, 1820)
+#: every codec's defaults, and the settings the bundled scenarios use
+SETTINGS: tuple[dict[str, Any], ...] = (
+    {"id": "fp32"},
+    {"id": "fp16"},
+    {"id": "bf16"},
+    {"id": "int8"},
+    {"id": "blockwise8"},
+    {"id": "zstd"},
+    {"id": "topk"},
+    {"id": "rans"},
+    {"id": "slicer"},
+    {"id": "slicer", "max_nmse": 0.001},
+    {"id": "slicer", "max_nmse": 0.03},
+)
+MAX_REPEATS = 1000
+
+
+@dataclass(frozen=True)
+class SettingFit:
+    """One codec setting: its config as given, its full key, the calls timed per direction
+    and the fitted costs."""
+
+    config: dict[str, Any]
+    key: str
+    calls: dict[str, list[CallTime]]
+    costs: dict[str, CallCost]
+
+    def rows(self) -> list[list[Any]]:
+        """Per direction and size: elements, payload bytes, measured and predicted us, error."""
+        out = []
+        for direction in DIRECTIONS:
+            calls, cost = self.calls[direction], self.costs[direction]
+            for call, err in zip(calls, relative_errors(cost, calls), strict=True):
+                predicted_s = cost.seconds(call.elements, call.payload_bytes)
+                out.append(
+                    [
+                        direction,
+                        call.elements,
+                        call.payload_bytes,
+                        call.seconds * 1e6,
+                        predicted_s * 1e6,
+                        100 * err,
+                    ]
+                )
+        return out
+
+
+def if_like(rows: int, seed: int = 0) -> np.ndarray:
+    """A [rows, 576] float32 tensor shaped like a residual stream (see the module text)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(3, size=(rows, WIDTH)).astype(np.float32)
+    x[:, 7] *= 1000.0
+    x[:, 300] *= -800.0
+    return x
+
+
+def calibrate_codecs(
+    settings: Sequence[dict[str, Any]] = SETTINGS,
+    *,
+    rows: Sequence[int] = ROWS,
+    repeats: int = 5,
+    machine: str = "this machine",
+) -> tuple[CodecCosts, list[SettingFit]]:
+    """Time and fit every setting; the fitted costs and, per setting, the calls behind them."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise ValueError(f"repeats must be an integer in 1..{MAX_REPEATS}, got {repeats!r}")
+    if len(set(rows)) < 3 or min(rows) < 1:
+        raise ValueError(f"rows needs at least 3 distinct sizes >= 1, got {list(rows)}")
+    from models.timing import torch_threads
+
+    tensors = {n: if_like(n, seed=n) for n in rows}
+    fits = []
+    with torch_threads(1):
+        for config in settings:
+            fits.append(_fit_setting(config, tensors, repeats))
+    costs = CodecCosts({f.key: f.costs for f in fits}, machine=machine)
+    return costs, fits
+
+
+def _fit_setting(
+    config: dict[str, Any], tensors: dict[int, np.ndarray], repeats: int
+) -> SettingFit:
+    from codec import get_codec
+
+    codec = get_codec(config)
+    calls: dict[str, list[CallTime]] = {d: [] for d in DIRECTIONS}
+    for x in tensors.values():
+        payload = codec.encode(x)  # warm: tables, JIT, caches
+        codec.decode(payload)
+        encode_s = _median_s(lambda x=x: codec.encode(x), repeats)
+        decode_s = _median_s(lambda p=payload: codec.decode(p), repeats)
+        calls["encode"].append(CallTime(x.size, len(payload), encode_s))
+        calls["decode"].append(CallTime(x.size, len(payload), decode_s))
+    key = codec_key(codec.get_config())
+    return SettingFit(dict(config), key, calls, {d: fit(calls[d]) for d in DIRECTIONS})
+
+
+def _median_s(call: Any, repeats: int) -> float:
+    """Median seconds per call over ``repeats`` samples; a sample runs the call as many times
+    as fit in about 2 ms (at most 1,000), so microsecond calls are not lost in timer noise."""
+    start = time.perf_counter()
+    call()
+    once_s = time.perf_counter() - start
+    number = max(1, min(1000, int(2e-3 / max(once_s, 1e-9))))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        times.append((time.perf_counter() - start) / number)
+    return statistics.median(times)

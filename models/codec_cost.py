@@ -1,0 +1,156 @@
+"""The codec cost model: seconds per encode or decode call of one codec setting.
+
+A call costs ``fixed_s + per_element_s * elements + per_payload_byte_s * payload_bytes``,
+plus ``per_spilled_element_s`` for every element beyond ``spill_elements``: a per-call
+overhead (container, tables, Python), a term in the tensor's size, a term in the bytes the
+entropy coder reads or writes, and the extra cost per element once the working set no longer
+fits the core's caches (measured here: 4 MB tensors take 2-3x the per-element time of 0.5 MB
+ones for the simple casts). The spill point is chosen by the fit among powers of two (or left
+out when it does not help). The terms are fitted per codec setting (its full
+config key) and direction from calls timed on one core (``fleet.run.codec_calibration``,
+``slicer calibrate-codecs``) by non-negative least squares on *relative* error, so a one-token
+frame and a 4 MB tensor weigh alike. ``CodecCosts`` holds the fits of many settings and writes
+and reads them as YAML; nothing here imports torch or a codec.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+DIRECTIONS = ("encode", "decode")
+
+
+@dataclass(frozen=True)
+class CallTime:
+    """One timed call: ``elements`` values in, ``payload_bytes`` out (or in), ``seconds``."""
+
+    elements: int
+    payload_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CallCost:
+    fixed_s: float
+    per_element_s: float
+    per_payload_byte_s: float
+    spill_elements: float = math.inf
+    per_spilled_element_s: float = 0.0
+
+    def seconds(self, elements: float, payload_bytes: float) -> float:
+        spilled_s = self.per_spilled_element_s * max(0.0, elements - self.spill_elements)
+        per_call_s = self.fixed_s + self.per_element_s * elements
+        return per_call_s + self.per_payload_byte_s * payload_bytes + spilled_s
+
+
+def fit(calls: Sequence[CallTime]) -> CallCost:
+    """The non-negative terms that minimise the squared relative error over ``calls``; the
+    spill point is the power of two (or none) that gives the smallest worst-call error."""
+    if len(calls) < 3:
+        raise ValueError(f"a fit needs at least 3 timed calls of different sizes, got {len(calls)}")
+    seconds = np.array([c.seconds for c in calls], dtype=np.float64)
+    if not (np.isfinite(seconds).all() and (seconds > 0).all()):
+        raise ValueError("timed calls must take a finite, positive number of seconds")
+    elements = [c.elements for c in calls]
+    candidates = [math.inf] + [
+        float(2**k) for k in range(10, 31) if min(elements) <= 2**k < max(elements)
+    ]
+    best: tuple[float, CallCost] | None = None
+    for spill in candidates if len(calls) >= 5 else [math.inf]:
+        cost = _fit_at(calls, seconds, spill)
+        worst = max(abs(e) for e in relative_errors(cost, calls))
+        if best is None or worst < best[0] - 1e-3:  # a spill term must earn its place
+            best = (worst, cost)
+    assert best is not None
+    return best[1]
+
+
+def _fit_at(calls: Sequence[CallTime], seconds: np.ndarray, spill: float) -> CallCost:
+    from scipy.optimize import nnls
+
+    rows = [[1.0, c.elements, c.payload_bytes] for c in calls]
+    if math.isfinite(spill):
+        rows = [[*r, max(0.0, c.elements - spill)] for r, c in zip(rows, calls, strict=True)]
+    design = np.array(rows, dtype=np.float64)
+    scale = design.max(axis=0)  # columns of similar magnitude for the solver
+    scale[scale == 0] = 1.0
+    terms, _ = nnls(design / scale / seconds[:, None], np.ones(len(calls)))
+    values = (terms / scale).tolist()
+    fixed_s, per_element_s, per_byte_s = values[:3]
+    if not math.isfinite(spill):
+        return CallCost(fixed_s, per_element_s, per_byte_s)
+    return CallCost(fixed_s, per_element_s, per_byte_s, spill, values[3])
+
+
+def relative_errors(cost: CallCost, calls: Sequence[CallTime]) -> list[float]:
+    """(predicted - measured) / measured per call."""
+    return [cost.seconds(c.elements, c.payload_bytes) / c.seconds - 1.0 for c in calls]
+
+
+class CodecCosts:
+    """Fitted costs by codec key (``server.engine.jobs.codec_key`` of a full config) and
+    direction, with the machine they were measured on."""
+
+    def __init__(
+        self, costs: Mapping[str, Mapping[str, CallCost]], *, machine: str = "unknown"
+    ) -> None:
+        for key, by_direction in costs.items():
+            missing = [d for d in DIRECTIONS if d not in by_direction]
+            if missing:
+                raise ValueError(f"codec cost {key}: missing {missing}")
+        self._costs = {key: dict(v) for key, v in costs.items()}
+        self.machine = machine
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self._costs)
+
+    def get(self, key: str, direction: str) -> CallCost | None:
+        return self._costs.get(key, {}).get(direction)
+
+    def seconds(self, key: str, direction: str, elements: float, payload_bytes: float) -> float:
+        """Seconds of one call; NaN for a setting that was not fitted."""
+        cost = self.get(key, direction)
+        if cost is None:
+            return math.nan
+        return cost.seconds(elements, payload_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "codecs": {
+                key: {d: asdict(cost) for d, cost in by_direction.items()}
+                for key, by_direction in sorted(self._costs.items())
+            },
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write as YAML (to a temporary name, then renamed)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> CodecCosts:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+            costs = {
+                key: {d: CallCost(**terms) for d, terms in by_direction.items()}
+                for key, by_direction in data["codecs"].items()
+            }
+        except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{path}: not a codec cost file ({exc}); write one with slicer calibrate-codecs"
+            ) from exc
+        return cls(costs, machine=str(data.get("machine", "unknown")))
