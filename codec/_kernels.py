@@ -98,7 +98,7 @@ def quantize(
 
 
 @njit(cache=True, nogil=True)
-def survivor_groups(
+def survivor_group_offsets(
     kept: np.ndarray,
     neg: np.ndarray,
     block: np.ndarray,
@@ -106,22 +106,61 @@ def survivor_groups(
     present: np.ndarray,
     n_levels: int,
 ) -> tuple[np.ndarray, bool]:
-    """Group numbers of survivors whose sign and block come in survivor order (decoder), and
-    whether every survivor's sign has cuts in its row."""
+    """Decoder, sign and block in survivor order: the start offset of each group number
+    ((sign*B + block)*n_levels + bits) in the survivors sorted by group (stable), and whether
+    every survivor's sign has cuts in its row."""
     n_rows, n = kept.shape
     nb = bits.shape[2]
-    groups = np.empty(neg.size, dtype=np.int64)
+    n_groups = 2 * nb * n_levels
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
     i = 0
     for r in range(n_rows):
         for c in range(n):
             if kept[r, c]:
                 s = 1 if neg[i] else 0
                 if not present[r, s]:
-                    return groups, False
+                    return offsets, False
                 j = block[i]
-                groups[i] = (s * nb + j) * n_levels + bits[r, s, j]
+                offsets[(s * nb + j) * n_levels + bits[r, s, j] + 1] += 1
                 i += 1
-    return groups, True
+    for g in range(n_groups):
+        offsets[g + 1] += offsets[g]
+    return offsets, True
+
+
+@njit(cache=True, nogil=True)
+def reconstruct_grouped(
+    kept: np.ndarray,
+    neg: np.ndarray,
+    block: np.ndarray,
+    by_group: np.ndarray,
+    offsets: np.ndarray,
+    bits: np.ndarray,
+    cuts: np.ndarray,
+    levels: np.ndarray,
+) -> np.ndarray:
+    """``reconstruct`` with the codes sorted by group (``survivor_group_offsets``) instead of
+    in survivor order: each survivor takes the next code of its group."""
+    n_rows, n = kept.shape
+    nb = bits.shape[2]
+    n_levels = levels.size
+    cursor = offsets[:-1].copy()
+    out = np.zeros((n_rows, n), dtype=np.float32)
+    i = 0
+    for r in range(n_rows):
+        for c in range(n):
+            if kept[r, c]:
+                s = 1 if neg[i] else 0
+                j = block[i]
+                b = bits[r, s, j]
+                g = (s * nb + j) * n_levels + b
+                lo = cuts[r, s, j]
+                step = (cuts[r, s, j + 1] - lo) / levels[b]
+                v = _value(by_group[cursor[g]], lo, step)
+                cursor[g] += 1
+                out[r, c] = -v if s else v
+                i += 1
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -229,18 +268,6 @@ def merge_by_sign(neg: np.ndarray, ids_pos: np.ndarray, ids_neg: np.ndarray) -> 
         else:
             out[i] = ids_pos[a]
             a += 1
-    return out
-
-
-@njit(cache=True, nogil=True)
-def scatter_by_group(by_group: np.ndarray, groups: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """The inverse of ``split_by_group``: values back in survivor order."""
-    cursor = offsets[:-1].copy()
-    out = np.empty(groups.size, dtype=by_group.dtype)
-    for i in range(groups.size):
-        g = groups[i]
-        out[i] = by_group[cursor[g]]
-        cursor[g] += 1
     return out
 
 

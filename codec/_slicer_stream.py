@@ -192,9 +192,11 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     blk = _read_block_ids(head, decoder, neg, nb)
     # neg and block stay in survivor order here (the encoder's plan holds them per element)
     plan = Plan(mode, kept, neg, blk.astype(np.int8), q, bits, present)
-    codes = _read_codes(head, hist, decoder, plan)
+    by_group, offsets = _read_codes(head, hist, decoder, plan)
     cuts = cut_values(q)
-    out = _kernels.reconstruct(kept, neg, plan.block, codes, bits, cuts, LEVELS_F32)
+    out = _kernels.reconstruct_grouped(
+        kept, neg, plan.block, by_group, offsets, bits, cuts, LEVELS_F32
+    )
     for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
         sel = mode == m
         out[sel] = reader.array(dt, int(sel.sum()) * n).reshape(-1, n)
@@ -298,10 +300,11 @@ def _read_block_ids(
 
 def _read_codes(
     head: Reader, hist: Reader, decoder: entropy.StreamDecoder, plan: Plan
-) -> np.ndarray:
-    """Each survivor's quantisation code; ends the head, the histograms and the rANS stream."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The survivors' quantisation codes sorted by group and the offset of each group number
+    (``_kernels.survivor_group_offsets``); ends the head, the histograms and the rANS stream."""
     nb = plan.bits.shape[2]
-    group, consistent = _kernels.survivor_groups(
+    offsets, consistent = _kernels.survivor_group_offsets(
         plan.kept, plan.neg, plan.block, plan.bits, plan.present, N_LEVELS
     )
     if not consistent:
@@ -311,7 +314,6 @@ def _read_codes(
         decoder.take(side_model(head, RHO_LEVELS + 1), len(keys)) if keys else np.zeros(0, np.int64)
     )
     head.done()
-    offsets = _kernels.group_offsets(group, 2 * nb * N_LEVELS)
     by_group = np.zeros(plan.neg.size, dtype=np.int64)  # codes sorted by group; 0 for 0 bits
     for g, (s, j, b) in enumerate(keys):
         number = (s * nb + j) * N_LEVELS + b
@@ -324,7 +326,7 @@ def _read_codes(
         by_group[start:stop] = decoder.take(probs, stop - start)
     hist.done()
     decoder.finish()
-    return _kernels.scatter_by_group(by_group, group, offsets)
+    return by_group, offsets
 
 
 def group_keys(plan: Plan, present: np.ndarray) -> list[tuple[int, int, int]]:

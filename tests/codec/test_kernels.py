@@ -53,13 +53,25 @@ def test_sign_split_and_merge_are_inverse() -> None:
     assert merged.tolist() == block[kept].tolist()
 
 
-def test_scatter_by_group_undoes_split_by_group() -> None:
+def test_grouped_reconstruction_equals_survivor_order_reconstruction() -> None:
     rng = np.random.default_rng(4)
-    groups = rng.integers(0, 7, 500)
-    values = rng.integers(0, 100, 500)
-    by_group, offsets = _kernels.split_by_group(values, groups, 7)
-    assert offsets.tolist() == _kernels.group_offsets(groups, 7).tolist()
-    assert _kernels.scatter_by_group(by_group, groups, offsets).tolist() == values.tolist()
+    rows = rng.laplace(size=(6, 200)).astype(np.float32)
+    plan = plan_rows(rows, 1e-2, Setting(0.3, 0.3, 2, 0.5))
+    codes, groups = quantize(rows, plan, plan.kept)
+    n_groups = 2 * 2 * len(LEVELS_F32)
+    by_group, offsets = _kernels.split_by_group(codes, groups, n_groups)
+    neg, block = plan.neg[plan.kept], plan.block[plan.kept]
+    found, ok = _kernels.survivor_group_offsets(
+        plan.kept, neg, block, plan.bits, plan.present, len(LEVELS_F32)
+    )
+    assert ok
+    assert found.tolist() == offsets.tolist() == _kernels.group_offsets(groups, n_groups).tolist()
+    cuts = cut_values(plan.q)
+    want = _kernels.reconstruct(plan.kept, neg, block, codes, plan.bits, cuts, LEVELS_F32)
+    got = _kernels.reconstruct_grouped(
+        plan.kept, neg, block, by_group, offsets, plan.bits, cuts, LEVELS_F32
+    )
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("blocks", [1, 2, 4])
