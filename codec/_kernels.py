@@ -30,6 +30,26 @@ def _value(code: int, lo: np.float32, step: np.float32) -> np.float32:
 
 
 @njit(cache=True, nogil=True)
+def sorted_stats(srt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of rows sorted ascending: the running sum of squares (float64, sequential as
+    ``np.cumsum``, with a leading 0) [R, N+1], and the count of positive and of negative
+    entries [R, 2]."""
+    n_rows, n = srt.shape
+    pre = np.empty((n_rows, n + 1), dtype=np.float64)
+    counts = np.zeros((n_rows, 2), dtype=np.int64)
+    for r in range(n_rows):
+        acc = 0.0
+        pre[r, 0] = acc
+        for c in range(n):
+            x = np.float64(srt[r, c])
+            acc += x * x
+            pre[r, c + 1] = acc
+            counts[r, 0] += x > 0
+            counts[r, 1] += x < 0
+    return pre, counts
+
+
+@njit(cache=True, nogil=True)
 def assign(
     rows: np.ndarray, cuts: np.ndarray, present: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

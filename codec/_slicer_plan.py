@@ -71,10 +71,7 @@ def plan_rows(rows: np.ndarray, nmse: float, setting: Setting) -> Plan:
     n_rows, n = rows.shape
     nb = setting.blocks
     srt = np.sort(rows, axis=1)
-    counts = np.stack([(rows > 0).sum(axis=1), (rows < 0).sum(axis=1)], axis=1)  # [R, 2]
-    prefix = torch.zeros(n_rows, n + 1, dtype=torch.float64)
-    prefix[:, 1:] = torch.cumsum(torch.from_numpy(srt).double() ** 2, dim=1)
-    pre = prefix.numpy()
+    pre, counts = _kernels.sorted_stats(srt)  # prefix energies [R, n+1]; signs [R, 2]
     energy = pre[:, n]
     budget = nmse * energy
     ridx = np.arange(n_rows)

@@ -117,7 +117,8 @@ class StreamEncoder:
         for symbols, probs in reversed(self._streams):
             model, k = _model(probs)
             pad = int(np.argmax(probs))
-            supers = _kernels.pack_digits(symbols.astype(np.int64), len(probs), k, pad)
+            symbols = np.ascontiguousarray(symbols, dtype=np.int64)  # no copy when int64
+            supers = _kernels.pack_digits(symbols, len(probs), k, pad)
             coder.encode_reverse(supers, model)
         words: np.ndarray = coder.get_compressed()
         return words.astype("<u4").tobytes()
