@@ -8,7 +8,9 @@ nothing about the coded size (the product of i.i.d. marginals has the same entro
 the number of decoded symbols by ``k`` (8 mask bits, 4 three-bit codes per symbol).
 
 Several streams share one rANS stack: ``StreamEncoder.add`` queues them in decoding order and
-``finish`` codes them in reverse, so ``StreamDecoder.take`` reads them front to back.
+``finish`` codes them in reverse, so ``StreamDecoder.take`` reads them front to back. Encoding
+calls constriction; decoding runs ``codec._ans_decode``, a compiled decoder of the same words
+(tested against constriction), with each model's fixed-point table built once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import constriction
 import numpy as np
 
-from codec import _kernels
+from codec import _ans_decode, _kernels
 from codec.errors import CodecError
 
 SUPER_ALPHABET = 4096
@@ -39,19 +41,40 @@ def _normalise(probs: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
-def _product_model(key: bytes) -> tuple[object, int]:
+def _product_table(key: bytes) -> tuple[np.ndarray, int]:
+    """The k-fold product table (float64, read-only) of the model with these rounded bytes."""
     p = _normalise(np.frombuffer(key, dtype=np.float64))
     k = pack_factor(len(p))
     table = p
     for _ in range(k - 1):
         table = np.outer(p, table).ravel()
+    table.setflags(write=False)
+    return table, k
+
+
+@functools.lru_cache(maxsize=4096)
+def _product_model(key: bytes) -> tuple[object, int]:
+    table, k = _product_table(key)
     return constriction.stream.model.Categorical(table, perfect=False), k
 
 
+@functools.lru_cache(maxsize=4096)
+def _decoder_model(key: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    """What ``_ans_decode.decode`` needs for the same model: left cumulatives, buckets, k."""
+    table, k = _product_table(key)
+    left, buckets = _ans_decode.lookup(table.tobytes())
+    return left, buckets, k
+
+
+def _key(probs: np.ndarray) -> bytes:
+    """A model's identity: its probabilities rounded to 12 decimals, as float64 bytes (hashed
+    once per call, no Python conversion of the vector)."""
+    return np.round(np.asarray(probs, dtype=np.float64), 12).tobytes()
+
+
 def _model(probs: np.ndarray) -> tuple[object, int]:
-    """The constriction model of ``probs`` rounded to 12 decimals, built once per model (the
-    cache key is the rounded float64 bytes, so no per-call Python conversion of the vector)."""
-    return _product_model(np.round(np.asarray(probs, dtype=np.float64), 12).tobytes())
+    """The constriction model of ``probs`` (built once per model) and its pack factor."""
+    return _product_model(_key(probs))
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,33 +153,29 @@ class StreamDecoder:
     def __init__(self, data: bytes | memoryview) -> None:
         if len(data) % 4:
             raise CodecError(f"rANS section length {len(data)} is not a multiple of 4 bytes")
-        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        try:
-            self._coder = constriction.stream.stack.AnsCoder(words)
-        except Exception as exc:
-            raise CodecError(f"rANS section is malformed ({exc})") from exc
+        self._words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        state, self._pos = _ans_decode.open_words(self._words)
+        self._state = np.uint64(state)
 
     def take(self, probs: np.ndarray, count: int) -> np.ndarray:
         """Decode ``count`` symbols coded with ``probs`` (returned as int64)."""
         if count == 0:
             return np.zeros(0, dtype=np.int64)
-        model, k = _model(probs)
-        try:
-            supers = self._coder.decode(model, -(-count // k))
-        except Exception as exc:
-            raise CodecError(f"rANS stream is malformed ({exc})") from exc
+        left, buckets, k = _decoder_model(_key(probs))
+        supers, self._pos, state = _ans_decode.decode(
+            self._words, self._pos, self._state, left, buckets, -(-count // k)
+        )
+        self._state = np.uint64(state)
         if k == 1:
-            symbols = supers.astype(np.int64)
-            ok = symbols.min() >= 0 and symbols.max() < len(probs)
-        else:
-            symbols, ok = _kernels.unpack_table(supers, _digit_table(len(probs), k), count)
+            return supers.astype(np.int64)  # always inside the model's alphabet
+        symbols, ok = _kernels.unpack_table(supers, _digit_table(len(probs), k), count)
         if not ok:
             raise CodecError("rANS stream decoded a symbol outside its model")
         return symbols
 
     def finish(self) -> None:
         """Check that the stack was consumed exactly (a cheap integrity check)."""
-        if not self._coder.is_empty():
+        if self._pos or self._state:
             raise CodecError("rANS section holds more data than its streams declare")
 
 

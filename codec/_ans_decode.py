@@ -1,0 +1,90 @@
+"""A compiled decoder for constriction's stack ``AnsCoder`` bytes: the same words decode to the
+same symbols, without a call into constriction per stream or its per-symbol search.
+
+What it reproduces (constriction 0.5, ``constriction.stream.stack.AnsCoder`` with
+``constriction.stream.model.Categorical(probabilities, perfect=False)``; checked against
+constriction in ``tests/codec/test_ans_decode.py``):
+
+* **Model.** 24-bit fixed point. Symbol ``i`` of ``n`` gets the left cumulative
+  ``floor(c_i * (2**24 - n) / total) + i``, where ``c_i`` is the running float64 sum of the
+  probabilities before ``i`` and ``total`` their running sum (both summed in order, as
+  constriction's ``fast_quantized_cdf`` does); the last symbol ends at ``2**24``.
+* **Coder.** 32-bit words, 64-bit state. The compressed words are the bulk followed by the
+  state (one word if it is below ``2**32``, else low word then high word); they never end in a
+  zero word. One decode step: ``q = state mod 2**24``, find ``i`` with
+  ``left_i <= q < left_i+1``, ``state = p_i * (state >> 24) + q - left_i``, then if the state is
+  below ``2**32`` and bulk words remain, shift the last bulk word in. The coder is empty when the
+  state is 0 and no bulk word remains.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit
+
+from codec.errors import CodecError
+
+PRECISION = 24
+BUCKET_BITS = 12  # the symbol search starts from a table of 2**12 quantile buckets
+
+
+@functools.lru_cache(maxsize=4096)
+def lookup(key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(left cumulatives [n+1] ending at 2**24, bucket -> first candidate symbol) of the model
+    whose float64 probability table has these bytes."""
+    table = np.frombuffer(key, dtype=np.float64)
+    n = table.size
+    running = np.cumsum(table)  # sequential, as constriction sums
+    scale = float(2**PRECISION - n) / float(running[-1])
+    before = np.concatenate([[0.0], running[:-1]])
+    left = np.empty(n + 1, dtype=np.uint64)
+    left[:n] = (before * scale).astype(np.uint64) + np.arange(n, dtype=np.uint64)
+    left[n] = 2**PRECISION
+    starts = np.arange(2**BUCKET_BITS, dtype=np.uint64) << np.uint64(PRECISION - BUCKET_BITS)
+    buckets = (np.searchsorted(left, starts, side="right") - 1).astype(np.int64)
+    return left, buckets
+
+
+def open_words(words: np.ndarray) -> tuple[int, int]:
+    """(state, bulk length) of compressed words, as constriction reads them."""
+    if words.size == 0:
+        return 0, 0
+    if words[-1] == 0:
+        raise CodecError("rANS section is malformed (it ends in a zero word)")
+    if words.size == 1:
+        return int(words[0]), 0
+    return (int(words[-1]) << 32) | int(words[-2]), words.size - 2
+
+
+# One explicit signature: a Python int state below 2**63 would otherwise compile an int64
+# variant whose mixed arithmetic goes through float64.
+@njit(
+    "Tuple((int32[::1], int64, uint64))"
+    "(uint32[::1], int64, uint64, uint64[::1], int64[::1], int64)",
+    cache=True,
+    nogil=True,
+)
+def decode(
+    words: np.ndarray, pos: int, state: np.uint64, left: np.ndarray, buckets: np.ndarray, count: int
+) -> tuple[np.ndarray, int, np.uint64]:
+    """``count`` symbols of one model; returns them (int32), the bulk length and the state."""
+    out = np.empty(count, dtype=np.int32)
+    mask = np.uint64((1 << 24) - 1)
+    shift = np.uint64(24)
+    bucket_shift = np.uint64(24 - 12)
+    low = np.uint64(1) << np.uint64(32)
+    word_bits = np.uint64(32)
+    for t in range(count):
+        q = state & mask
+        s = buckets[q >> bucket_shift]
+        while left[s + 1] <= q:
+            s += 1
+        lo = left[s]
+        state = (left[s + 1] - lo) * (state >> shift) + (q - lo)
+        if state < low and pos > 0:
+            pos -= 1
+            state = (state << word_bits) | np.uint64(words[pos])
+        out[t] = s
+    return out, pos, state

@@ -1,0 +1,73 @@
+"""``codec._ans_decode`` decodes constriction's words exactly as constriction (the reference)."""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+import pytest
+
+from codec import _ans_decode, entropy
+from codec.errors import CodecError
+
+
+def _reference(words: np.ndarray, streams: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    coder = constriction.stream.stack.AnsCoder(words.copy())
+    out = []
+    for probs, count in streams:
+        model, k = entropy._model(probs)
+        out.append(np.asarray(coder.decode(model, -(-count // k))))
+    assert coder.is_empty()
+    return out
+
+
+def _models(rng: np.random.Generator) -> list[np.ndarray]:
+    """Skewed, flat, tiny-tailed and two-symbol models over alphabets 2 to 4096."""
+    models = [entropy.bernoulli(0.01), entropy.bernoulli(0.5), entropy.uniform(3)]
+    for alphabet in (5, 16, 64, 300, 4096):
+        models.append(rng.random(alphabet) ** 6)
+        models.append(entropy.geometric(-12.0, alphabet))
+    tail = np.zeros(4096)
+    tail[:40] = rng.random(40)  # zeros become MIN_PROBABILITY: many 1-in-2**24 symbols
+    models.append(tail)
+    return models
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_symbols_and_end_state_as_constriction(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    encoder = entropy.StreamEncoder()
+    streams = []
+    for probs in _models(rng):
+        p = entropy._normalise(probs)
+        count = int(rng.integers(1, 3000))
+        encoder.add(rng.choice(len(p), size=count, p=p), probs)
+        streams.append((probs, count))
+    words = np.frombuffer(encoder.finish(), dtype="<u4").astype(np.uint32)
+    want = _reference(words, streams)
+    first_state, pos = _ans_decode.open_words(words)
+    state = np.uint64(first_state)
+    for (probs, count), ref in zip(streams, want, strict=True):
+        left, buckets, k = entropy._decoder_model(entropy._key(probs))
+        got, pos, state = _ans_decode.decode(words, pos, state, left, buckets, -(-count // k))
+        assert got.tolist() == ref.tolist()
+    assert (pos, int(state)) == (0, 0)
+
+
+def test_quantised_model_equals_constrictions_left_cumulatives() -> None:
+    """Encoding one symbol on an empty coder leaves exactly its left cumulative as the state."""
+    probs = np.random.default_rng(5).random(64) ** 3
+    model, _ = entropy._model(probs)
+    left, _, _ = entropy._decoder_model(entropy._key(probs))
+    for symbol in range(1, 64):
+        coder = constriction.stream.stack.AnsCoder()
+        coder.encode_reverse(np.array([symbol], dtype=np.int32), model)
+        assert coder.get_compressed().tolist() == [int(left[symbol])]
+
+
+def test_garbage_words_decode_without_crashing_and_a_zero_last_word_is_refused() -> None:
+    words = np.random.default_rng(6).integers(1, 2**32, 50, dtype=np.uint64).astype(np.uint32)
+    decoder = entropy.StreamDecoder(words.tobytes())
+    symbols = decoder.take(entropy.geometric(-3.0, 4096), 500)
+    assert symbols.min() >= 0 and symbols.max() < 4096
+    with pytest.raises(CodecError, match="zero word"):
+        entropy.StreamDecoder(np.array([5, 0], dtype=np.uint32).tobytes())
