@@ -277,17 +277,18 @@ def survivors_by_sign(
 
 @njit(cache=True, nogil=True)
 def merge_by_sign(neg: np.ndarray, ids_pos: np.ndarray, ids_neg: np.ndarray) -> np.ndarray:
-    """The inverse of ``survivors_by_sign``'s split: block ids back in survivor order."""
+    """The inverse of ``survivors_by_sign``'s split: block ids back in survivor order
+    (branch-free: signs are close to coin flips)."""
+    both = np.concatenate((ids_pos, ids_neg))
+    n_pos = ids_pos.size
     out = np.empty(neg.size, dtype=np.int64)
     a = 0
     b = 0
     for i in range(neg.size):
-        if neg[i]:
-            out[i] = ids_neg[b]
-            b += 1
-        else:
-            out[i] = ids_pos[a]
-            a += 1
+        s = np.int64(neg[i])
+        out[i] = both[a + s * (n_pos + b - a)]
+        a += 1 - s
+        b += s
     return out
 
 
