@@ -285,7 +285,7 @@ def merge_by_sign(neg: np.ndarray, ids_pos: np.ndarray, ids_neg: np.ndarray) -> 
     a = 0
     b = 0
     for i in range(neg.size):
-        s = np.int64(neg[i])
+        s = int(neg[i])
         out[i] = both[a + s * (n_pos + b - a)]
         a += 1 - s
         b += s
