@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from codec import _kernels, entropy
+from codec import _kernels, _survivors, entropy
 from codec._slicer_plan import (
     LEVELS,
     LEVELS_F32,
@@ -187,15 +187,20 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     mode, present, level, q, bits = _read_side_info(head, decoder, n_rows, nb)
     normal = mode == MODE_NORMAL
     kept = _read_masks(decoder, normal, level, present, n)
-    n_kept = int(kept.sum())
-    neg = _read_signs(head, decoder, n_kept)
-    blk = _read_block_ids(head, decoder, neg, nb)
+    pos, row_start = _survivors.positions(kept)
+    neg = _read_signs(head, decoder, pos.size)
+    ids_pos, ids_neg = _read_block_ids(head, decoder, neg, nb)
+    blk, offsets, consistent = _survivors.group_offsets(
+        row_start, neg, ids_pos, ids_neg, bits, present, N_LEVELS
+    )
+    if not consistent:
+        raise CodecError("slicer: a survivor's sign has no cuts in its row")
     # neg and block stay in survivor order here (the encoder's plan holds them per element)
-    plan = Plan(mode, kept, neg, blk.astype(np.int8), q, bits, present)
-    by_group, offsets = _read_codes(head, hist, decoder, plan)
+    plan = Plan(mode, kept, neg, blk, q, bits, present)
+    by_group = _read_codes(head, hist, decoder, plan, offsets)
     cuts = cut_values(q)
-    out = _kernels.reconstruct_grouped(
-        kept, neg, plan.block, by_group, offsets, bits, cuts, LEVELS_F32
+    out = _survivors.reconstruct(
+        pos, row_start, neg, blk, by_group, offsets, bits, cuts, LEVELS_F32, n
     )
     for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
         sel = mode == m
@@ -281,8 +286,9 @@ def _read_signs(head: Reader, main: entropy.StreamDecoder, n_kept: int) -> np.nd
 
 def _read_block_ids(
     head: Reader, main: entropy.StreamDecoder, neg: np.ndarray, nb: int
-) -> np.ndarray:
-    """Each survivor's block id (int64, survivor order), coded per sign."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The block ids (int64) of the positive and of the negative survivors, coded per sign
+    (``_survivors.group_offsets`` merges them back into survivor order)."""
     n_neg = int(neg.sum())
     per_sign = []
     for count in (neg.size - n_neg, n_neg):
@@ -295,20 +301,15 @@ def _read_block_ids(
             per_sign.append(main.take(entropy.uniform(nb), count) if uniform else np.zeros(count))
         else:
             raise CodecError(f"slicer: unknown block-id model flag {flag}")
-    return _kernels.merge_by_sign(neg, per_sign[0].astype(np.int64), per_sign[1].astype(np.int64))
+    return per_sign[0].astype(np.int64, copy=False), per_sign[1].astype(np.int64, copy=False)
 
 
 def _read_codes(
-    head: Reader, hist: Reader, decoder: entropy.StreamDecoder, plan: Plan
-) -> tuple[np.ndarray, np.ndarray]:
-    """The survivors' quantisation codes sorted by group and the offset of each group number
-    (``_kernels.survivor_group_offsets``); ends the head, the histograms and the rANS stream."""
+    head: Reader, hist: Reader, decoder: entropy.StreamDecoder, plan: Plan, offsets: np.ndarray
+) -> np.ndarray:
+    """The survivors' quantisation codes sorted by group, each group at its ``offsets`` entry
+    (``_survivors.group_offsets``); ends the head, the histograms and the rANS stream."""
     nb = plan.bits.shape[2]
-    offsets, consistent = _kernels.survivor_group_offsets(
-        plan.kept, plan.neg, plan.block, plan.bits, plan.present, N_LEVELS
-    )
-    if not consistent:
-        raise CodecError("slicer: a survivor's sign has no cuts in its row")
     keys = group_keys(plan, plan.present)
     rho = (
         decoder.take(side_model(head, RHO_LEVELS + 1), len(keys)) if keys else np.zeros(0, np.int64)
@@ -326,7 +327,7 @@ def _read_codes(
         by_group[start:stop] = decoder.take(probs, stop - start)
     hist.done()
     decoder.finish()
-    return by_group, offsets
+    return by_group
 
 
 def group_keys(plan: Plan, present: np.ndarray) -> list[tuple[int, int, int]]:

@@ -1,0 +1,115 @@
+"""Compiled decoder loops of SLICER that walk the survivors instead of the dense kept mask.
+
+``positions`` turns the kept mask [R, N] into each survivor's flat position and each row's
+first survivor in one branch-free pass; ``group_offsets`` (with the block-id merge by sign) and
+``reconstruct`` then loop over survivors row by row, so no later pass tests ``kept`` per
+element. The arithmetic is that of ``codec._kernels.reconstruct_grouped`` (the same float32
+cut, step and cell-centre expressions), so decoded values are bit-identical to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from codec._kernels import _value
+
+
+@njit(cache=True, nogil=True)
+def positions(kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat position (row-major) of every survivor, and the index of each row's first survivor
+    ([R+1], the last entry the survivor count)."""
+    n_rows, n = kept.shape
+    pos = np.empty(n_rows * n + 1, dtype=np.int64)
+    row_start = np.empty(n_rows + 1, dtype=np.int64)
+    i = 0
+    for r in range(n_rows):
+        row_start[r] = i
+        base = r * n
+        for c in range(n):
+            pos[i] = base + c  # written always, kept only where the mask says so
+            i += 1 if kept[r, c] else 0
+    row_start[n_rows] = i
+    return pos[:i], row_start
+
+
+@njit(cache=True, nogil=True)
+def group_offsets(
+    row_start: np.ndarray,
+    neg: np.ndarray,
+    ids_pos: np.ndarray,
+    ids_neg: np.ndarray,
+    bits: np.ndarray,
+    present: np.ndarray,
+    n_levels: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each survivor's block id (the positive and negative survivors' ids merged back into
+    survivor order, as ``_kernels.merge_by_sign``), the start offset of each group number
+    ((sign*B + block)*n_levels + bits) in the survivors sorted by group (stable, as
+    ``_kernels.survivor_group_offsets``), and whether every survivor's sign has cuts in its
+    row."""
+    n_rows = row_start.size - 1
+    nb = bits.shape[2]
+    n_groups = 2 * nb * n_levels
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    block = np.empty(neg.size, dtype=np.int64)
+    both = np.concatenate((ids_pos, ids_neg))
+    n_pos = ids_pos.size
+    a = 0
+    b = 0
+    for r in range(n_rows):
+        for i in range(row_start[r], row_start[r + 1]):
+            s = 1 if neg[i] else 0
+            if not present[r, s]:
+                return block, offsets, False
+            j = both[a + s * (n_pos + b - a)]
+            a += 1 - s
+            b += s
+            block[i] = j
+            offsets[(s * nb + j) * n_levels + bits[r, s, j] + 1] += 1
+    for g in range(n_groups):
+        offsets[g + 1] += offsets[g]
+    return block, offsets, True
+
+
+@njit(cache=True, nogil=True)
+def reconstruct(
+    pos: np.ndarray,
+    row_start: np.ndarray,
+    neg: np.ndarray,
+    block: np.ndarray,
+    by_group: np.ndarray,
+    offsets: np.ndarray,
+    bits: np.ndarray,
+    cuts: np.ndarray,
+    levels: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """Decoded float32 rows [R, n]: each survivor takes the next code of its group; the cut
+    and step of every (sign, block) are computed once per row, with the same float32
+    expressions as ``_kernels.reconstruct_grouped``."""
+    n_rows = row_start.size - 1
+    nb = bits.shape[2]
+    n_levels = levels.size
+    cursor = offsets[:-1].copy()
+    out = np.zeros(n_rows * n, dtype=np.float32)
+    lo = np.empty(2 * nb, dtype=np.float32)
+    step = np.empty(2 * nb, dtype=np.float32)
+    group = np.empty(2 * nb, dtype=np.int64)
+    for r in range(n_rows):
+        if row_start[r] == row_start[r + 1]:
+            continue
+        for s in range(2):
+            for j in range(nb):
+                b = bits[r, s, j]
+                lo[s * nb + j] = cuts[r, s, j]
+                step[s * nb + j] = (cuts[r, s, j + 1] - cuts[r, s, j]) / levels[b]
+                group[s * nb + j] = (s * nb + j) * n_levels + b
+        for i in range(row_start[r], row_start[r + 1]):
+            s = 1 if neg[i] else 0
+            k = s * nb + block[i]
+            g = group[k]
+            v = _value(by_group[cursor[g]], lo[k], step[k])
+            cursor[g] += 1
+            out[pos[i]] = -v if s else v
+    return out.reshape(n_rows, n)
