@@ -88,3 +88,42 @@ def decode(
             state = (state << word_bits) | np.uint64(words[pos])
         out[t] = s
     return out, pos, state
+
+
+@njit(cache=True, nogil=True)
+def _varint(data: np.ndarray, pos: int, limit: int) -> tuple[int, int]:
+    """A varint of at most 8 bytes and at most ``limit`` at ``pos``: (value, end), end -1 where
+    it is not one (truncated, longer, or over the limit)."""
+    value = 0
+    for shift in range(0, 56, 7):
+        if pos >= data.size:
+            return 0, -1
+        byte = int(data[pos])
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (value, pos) if value <= limit else (0, -1)
+    return 0, -1
+
+
+@njit(cache=True, nogil=True)
+def parse_histogram(data: np.ndarray, pos: int, alphabet: int) -> tuple[np.ndarray, int]:
+    """``entropy.write_histogram``'s bytes at ``pos`` read back: (float64 counts, end); end is
+    -1 for anything but a well-formed histogram (the caller then reads it in Python, which
+    raises the exact error)."""
+    counts = np.zeros(alphabet, dtype=np.float64)
+    n_used, pos = _varint(data, pos, alphabet)
+    symbol = -1
+    for _ in range(n_used):
+        if pos < 0:
+            break
+        gap, pos = _varint(data, pos, alphabet)
+        if pos < 0:
+            break
+        symbol += gap + 1
+        if symbol >= alphabet:
+            return counts, -1
+        count, pos = _varint(data, pos, 2**40)
+        if pos >= 0:
+            counts[symbol] = count
+    return counts, pos

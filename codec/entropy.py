@@ -194,7 +194,23 @@ def write_histogram(out: bytearray, counts: np.ndarray) -> None:
 
 
 def read_histogram(reader: object, alphabet: int) -> np.ndarray:
-    """Inverse of ``write_histogram``; symbols beyond ``alphabet`` raise ``CodecError``."""
+    """Inverse of ``write_histogram``; symbols beyond ``alphabet`` raise ``CodecError``.
+
+    A compiled parse (``_ans_decode.parse_histogram``) reads well-formed histograms; anything it
+    does not accept is read again by ``_read_histogram_slow``, which raises the exact error."""
+    from codec.bitstream import Reader
+
+    assert isinstance(reader, Reader)
+    data = np.frombuffer(reader._data, dtype=np.uint8)
+    counts, end = _ans_decode.parse_histogram(data, reader.pos, alphabet)
+    if end >= 0:
+        reader.pos = end
+        return counts
+    return _read_histogram_slow(reader, alphabet)
+
+
+def _read_histogram_slow(reader: object, alphabet: int) -> np.ndarray:
+    """``read_histogram`` in Python, one ``Reader.varint`` at a time."""
     from codec.bitstream import Reader
 
     assert isinstance(reader, Reader)

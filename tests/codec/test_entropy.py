@@ -433,3 +433,21 @@ def test_header_truncated_inside_the_shape() -> None:
     raw = bytes((bitstream.MAGIC, bitstream.FORMAT_VERSION << 4, 1, 3, 5)) + b"\x00" * 4
     with pytest.raises(CodecError, match="truncated"):
         bitstream.unpack(_recrc(raw))
+
+
+def test_compiled_histogram_parse_equals_the_python_parse() -> None:
+    rng = np.random.default_rng(7)
+    for alphabet in (2, 9, 64, 4096):
+        counts = rng.integers(0, 3, alphabet) * rng.integers(0, 2**35, alphabet)
+        out = bytearray(b"\x05")
+        entropy.write_histogram(out, counts)
+        out += b"\x07"
+        fast, slow = Reader(bytes(out)), Reader(bytes(out))
+        fast.pos = slow.pos = 1
+        got = entropy.read_histogram(fast, alphabet)
+        want = entropy._read_histogram_slow(slow, alphabet)
+        assert got.tolist() == want.tolist() == counts.astype(np.float64).tolist()
+        assert fast.pos == slow.pos == len(out) - 1
+        for cut in range(1, min(len(out) - 1, 40)):  # truncated: the Python error, not a result
+            with pytest.raises(CodecError):
+                entropy.read_histogram(Reader(bytes(out[1:cut])), alphabet)
