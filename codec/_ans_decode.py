@@ -127,3 +127,56 @@ def parse_histogram(data: np.ndarray, pos: int, alphabet: int) -> tuple[np.ndarr
         if pos >= 0:
             counts[symbol] = count
     return counts, pos
+
+
+# ``decode`` with the super-symbols split into their digits in the same loop, written into the
+# caller's array (int64, or uint8 for masks and signs): no intermediate super-symbol array and
+# no second pass. Explicit signatures for the same reason as ``decode``.
+_INTO = "Tuple((int64, uint64))(uint32[::1], int64, uint64, uint64[::1], int64[::1], {}, {})"
+
+
+@njit(
+    [
+        _INTO.format(table, out)
+        for table, out in (
+            ("uint8[:, ::1]", "int64[::1]"),
+            ("int32[:, ::1]", "int64[::1]"),
+            ("uint8[:, ::1]", "uint8[::1]"),  # uint8 output only for uint8 digits
+        )
+    ],
+    cache=True,
+    nogil=True,
+)
+def decode_digits(
+    words: np.ndarray,
+    pos: int,
+    state: np.uint64,
+    left: np.ndarray,
+    buckets: np.ndarray,
+    table: np.ndarray,
+    out: np.ndarray,
+) -> tuple[int, np.uint64]:
+    """Fill ``out`` with the digits (``table`` [alphabet**k, k], least significant first) of
+    ``ceil(out.size / k)`` super-symbols; returns the bulk length and the state."""
+    k = table.shape[1]
+    count = out.size
+    mask = np.uint64((1 << 24) - 1)
+    shift = np.uint64(24)
+    bucket_shift = np.uint64(24 - 12)
+    low = np.uint64(1) << np.uint64(32)
+    word_bits = np.uint64(32)
+    i = 0
+    while i < count:
+        q = state & mask
+        s = buckets[q >> bucket_shift]
+        while left[s + 1] <= q:
+            s += 1
+        lo = left[s]
+        state = (left[s + 1] - lo) * (state >> shift) + (q - lo)
+        if state < low and pos > 0:
+            pos -= 1
+            state = (state << word_bits) | np.uint64(words[pos])
+        for d in range(min(k, count - i)):
+            out[i + d] = table[s, d]
+        i += k
+    return pos, state

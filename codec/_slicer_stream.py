@@ -268,10 +268,9 @@ def _read_masks(
     for lv in np.unique(level[normal]):
         if 0 < lv < MASK_LEVELS:
             sel = normal & (level == lv)
-            kept[sel] = main.take(entropy.bernoulli(lv / MASK_LEVELS), int(sel.sum()) * n).reshape(
-                -1, n
-            )
-    if kept.sum(axis=1).any() and not (kept.any(axis=1) <= present.any(axis=1)).all():
+            bits = main.take(entropy.bernoulli(lv / MASK_LEVELS), int(sel.sum()) * n, np.uint8)
+            kept[sel] = bits.view(bool).reshape(-1, n)
+    if kept.any() and not (kept.any(axis=1) <= present.any(axis=1)).all():
         raise CodecError("slicer: survivors in a row that declares none")
     return kept
 
@@ -280,7 +279,7 @@ def _read_signs(head: Reader, main: entropy.StreamDecoder, n_kept: int) -> np.nd
     """Whether each survivor is negative, in survivor order."""
     sign_level = head.varint(limit=SIGN_LEVELS)
     if 0 < sign_level < SIGN_LEVELS:
-        return main.take(entropy.bernoulli(sign_level / SIGN_LEVELS), n_kept).astype(bool)
+        return main.take(entropy.bernoulli(sign_level / SIGN_LEVELS), n_kept, np.uint8).view(bool)
     return np.full(n_kept, sign_level == SIGN_LEVELS)
 
 

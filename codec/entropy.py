@@ -66,6 +66,17 @@ def _decoder_model(key: bytes) -> tuple[np.ndarray, np.ndarray, int]:
     return left, buckets, k
 
 
+@functools.lru_cache(maxsize=4096)
+def _digit_model(key: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What ``_ans_decode.decode_digits`` needs: left cumulatives, buckets, digit table (one
+    row per super-symbol, so every decoded super-symbol has its digits)."""
+    left, buckets, k = _decoder_model(key)
+    table = _digit_table(len(np.frombuffer(key, dtype=np.float64)), k)
+    if table.shape[0] != left.size - 1:
+        raise CodecError("rANS model and digit table disagree")
+    return left, buckets, table
+
+
 def _key(probs: np.ndarray) -> bytes:
     """A model's identity: its probabilities rounded to 12 decimals, as float64 bytes (hashed
     once per call, no Python conversion of the vector)."""
@@ -157,21 +168,18 @@ class StreamDecoder:
         state, self._pos = _ans_decode.open_words(self._words)
         self._state = np.uint64(state)
 
-    def take(self, probs: np.ndarray, count: int) -> np.ndarray:
-        """Decode ``count`` symbols coded with ``probs`` (returned as int64)."""
+    def take(self, probs: np.ndarray, count: int, dtype: type = np.int64) -> np.ndarray:
+        """Decode ``count`` symbols coded with ``probs`` (int64, or ``np.uint8`` for alphabets
+        of at most 256 symbols, such as masks and signs)."""
+        out: np.ndarray = np.empty(count, dtype=dtype)
         if count == 0:
-            return np.zeros(0, dtype=np.int64)
-        left, buckets, k = _decoder_model(_key(probs))
-        supers, self._pos, state = _ans_decode.decode(
-            self._words, self._pos, self._state, left, buckets, -(-count // k)
+            return out
+        left, buckets, table = _digit_model(_key(probs))
+        self._pos, state = _ans_decode.decode_digits(
+            self._words, self._pos, self._state, left, buckets, table, out
         )
         self._state = np.uint64(state)
-        if k == 1:
-            return supers.astype(np.int64)  # always inside the model's alphabet
-        symbols, ok = _kernels.unpack_table(supers, _digit_table(len(probs), k), count)
-        if not ok:
-            raise CodecError("rANS stream decoded a symbol outside its model")
-        return symbols
+        return out
 
     def finish(self) -> None:
         """Check that the stack was consumed exactly (a cheap integrity check)."""

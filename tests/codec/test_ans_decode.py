@@ -71,3 +71,48 @@ def test_garbage_words_decode_without_crashing_and_a_zero_last_word_is_refused()
     assert symbols.min() >= 0 and symbols.max() < 4096
     with pytest.raises(CodecError, match="zero word"):
         entropy.StreamDecoder(np.array([5, 0], dtype=np.uint32).tobytes())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_decode_digits_equals_decode_then_unpack_table(seed: int) -> None:
+    """The fused kernel gives the digits, bulk length and state of ``decode`` followed by
+    ``_kernels.unpack_table``, for every model and for counts that are not multiples of k."""
+    from codec import _kernels
+
+    rng = np.random.default_rng(seed)
+    encoder = entropy.StreamEncoder()
+    streams = []
+    for probs in _models(rng):
+        p = entropy._normalise(probs)
+        count = int(rng.integers(1, 3000))
+        encoder.add(rng.choice(len(p), size=count, p=p), probs)
+        streams.append((probs, count))
+    words = np.frombuffer(encoder.finish(), dtype="<u4").astype(np.uint32)
+    first_state, pos = _ans_decode.open_words(words)
+    old = (pos, np.uint64(first_state))
+    new = old
+    for probs, count in streams:
+        left, buckets, k = entropy._decoder_model(entropy._key(probs))
+        supers, *old = _ans_decode.decode(words, old[0], old[1], left, buckets, -(-count // k))
+        table = entropy._digit_table(len(probs), k)
+        want, ok = _kernels.unpack_table(supers, table, count)
+        assert ok
+        small = [np.uint8] if table.dtype == np.uint8 else []
+        for dtype in [np.int64, *small]:
+            got = np.empty(count, dtype=dtype)
+            after = _ans_decode.decode_digits(words, new[0], new[1], left, buckets, table, got)
+            assert got.tolist() == want.tolist()
+            assert (after[0], int(after[1])) == (old[0], int(old[1]))
+        new = after
+    assert (new[0], int(new[1])) == (0, 0)
+
+
+def test_take_gives_uint8_only_for_small_alphabets() -> None:
+    encoder = entropy.StreamEncoder()
+    encoder.add(np.array([0, 1, 1, 0, 1]), entropy.bernoulli(0.5))
+    encoder.add(np.array([299, 3]), entropy.uniform(300))
+    decoder = entropy.StreamDecoder(encoder.finish())
+    bits = decoder.take(entropy.bernoulli(0.5), 5, np.uint8)
+    assert bits.dtype == np.uint8 and bits.tolist() == [0, 1, 1, 0, 1]
+    with pytest.raises(TypeError):
+        decoder.take(entropy.uniform(300), 2, np.uint8)
