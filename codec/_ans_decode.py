@@ -58,38 +58,6 @@ def open_words(words: np.ndarray) -> tuple[int, int]:
     return (int(words[-1]) << 32) | int(words[-2]), words.size - 2
 
 
-# One explicit signature: a Python int state below 2**63 would otherwise compile an int64
-# variant whose mixed arithmetic goes through float64.
-@njit(
-    "Tuple((int32[::1], int64, uint64))"
-    "(uint32[::1], int64, uint64, uint64[::1], int64[::1], int64)",
-    cache=True,
-    nogil=True,
-)
-def decode(
-    words: np.ndarray, pos: int, state: np.uint64, left: np.ndarray, buckets: np.ndarray, count: int
-) -> tuple[np.ndarray, int, np.uint64]:
-    """``count`` symbols of one model; returns them (int32), the bulk length and the state."""
-    out = np.empty(count, dtype=np.int32)
-    mask = np.uint64((1 << 24) - 1)
-    shift = np.uint64(24)
-    bucket_shift = np.uint64(24 - 12)
-    low = np.uint64(1) << np.uint64(32)
-    word_bits = np.uint64(32)
-    for t in range(count):
-        q = state & mask
-        s = buckets[q >> bucket_shift]
-        while left[s + 1] <= q:
-            s += 1
-        lo = left[s]
-        state = (left[s + 1] - lo) * (state >> shift) + (q - lo)
-        if state < low and pos > 0:
-            pos -= 1
-            state = (state << word_bits) | np.uint64(words[pos])
-        out[t] = s
-    return out, pos, state
-
-
 @njit(cache=True, nogil=True)
 def _varint(data: np.ndarray, pos: int, limit: int) -> tuple[int, int]:
     """A varint of at most 8 bytes and at most ``limit`` at ``pos``: (value, end), end -1 where

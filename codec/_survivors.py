@@ -3,8 +3,9 @@
 ``positions`` turns the kept mask [R, N] into each survivor's flat position and each row's
 first survivor in one branch-free pass; ``group_offsets`` (with the block-id merge by sign) and
 ``reconstruct`` then loop over survivors row by row, so no later pass tests ``kept`` per
-element. The arithmetic is that of ``codec._kernels.reconstruct_grouped`` (the same float32
-cut, step and cell-centre expressions), so decoded values are bit-identical to it.
+element. The arithmetic is that of the dense-mask loops they replaced (kept as test references
+in ``tests/codec/reference_kernels.py``): the same float32 cut, step and cell-centre
+expressions, so decoded values are bit-identical to them.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ def group_offsets(
     n_levels: int,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Each survivor's block id (the positive and negative survivors' ids merged back into
-    survivor order, as ``_kernels.merge_by_sign``), the start offset of each group number
+    survivor order, as the dense-mask decoder merged them), the start offset of each group number
     ((sign*B + block)*n_levels + bits) in the survivors sorted by group (stable, as
-    ``_kernels.survivor_group_offsets``), and whether every survivor's sign has cuts in its
+    the dense-mask decoder's), and whether every survivor's sign has cuts in its
     row."""
     n_rows = row_start.size - 1
     nb = bits.shape[2]
@@ -87,7 +88,7 @@ def reconstruct(
 ) -> np.ndarray:
     """Decoded float32 rows [R, n]: each survivor takes the next code of its group; the cut
     and step of every (sign, block) are computed once per row, with the same float32
-    expressions as ``_kernels.reconstruct_grouped``."""
+    expressions as the dense-mask decoder it replaced."""
     n_rows = row_start.size - 1
     nb = bits.shape[2]
     n_levels = levels.size

@@ -60,7 +60,7 @@ def _product_model(key: bytes) -> tuple[object, int]:
 
 @functools.lru_cache(maxsize=4096)
 def _decoder_model(key: bytes) -> tuple[np.ndarray, np.ndarray, int]:
-    """What ``_ans_decode.decode`` needs for the same model: left cumulatives, buckets, k."""
+    """The rANS decoder's view of the same model: left cumulatives, buckets, k."""
     table, k = _product_table(key)
     left, buckets = _ans_decode.lookup(table.tobytes())
     return left, buckets, k

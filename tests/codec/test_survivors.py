@@ -8,6 +8,7 @@ import pytest
 
 from codec import _kernels, _survivors
 from codec._slicer_plan import LEVELS_F32, Setting, cut_values, plan_rows, quantize
+from tests.codec import reference_kernels
 
 
 @pytest.mark.parametrize(("blocks", "seed"), [(1, 0), (2, 1), (4, 2), (3, 5)])
@@ -23,8 +24,8 @@ def test_survivor_loops_equal_the_dense_mask_kernels(blocks: int, seed: int) -> 
     by_group, want_offsets = _kernels.split_by_group(codes, groups, 2 * blocks * n_levels)
     signs, ids_pos, ids_neg = _kernels.survivors_by_sign(kept, plan.neg, plan.block)
     neg = signs.astype(bool)
-    want_block = _kernels.merge_by_sign(neg, ids_pos, ids_neg)
-    dense_offsets, ok = _kernels.survivor_group_offsets(
+    want_block = reference_kernels.merge_by_sign(neg, ids_pos, ids_neg)
+    dense_offsets, ok = reference_kernels.survivor_group_offsets(
         kept, neg, want_block, plan.bits, plan.present, n_levels
     )
     assert ok
@@ -40,7 +41,7 @@ def test_survivor_loops_equal_the_dense_mask_kernels(blocks: int, seed: int) -> 
     assert offsets.tolist() == dense_offsets.tolist() == want_offsets.tolist()
 
     cuts = cut_values(plan.q)
-    want = _kernels.reconstruct_grouped(
+    want = reference_kernels.reconstruct_grouped(
         kept, neg, want_block, by_group, offsets, plan.bits, cuts, LEVELS_F32
     )
     got = _survivors.reconstruct(
