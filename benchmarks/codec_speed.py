@@ -30,6 +30,7 @@ import torch
 import zstandard
 
 import codec
+from benchmarks.codec_rd import median_time_s
 
 FIXED: dict[str, Any] = {"id": "slicer", "max_nmse": 0.01, "keep": 0.3, "blocks": 2}
 AUTO: dict[str, Any] = {"id": "slicer", "max_nmse": 0.01}
@@ -55,12 +56,7 @@ def smollm2_tensors() -> dict[str, np.ndarray]:
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up: numba compiles, caches fill
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time_s(fn, repeats)
 
 
 def slicer_mbps(config: dict[str, Any], x: np.ndarray, repeats: int) -> tuple[float, float, float]:

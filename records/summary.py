@@ -54,13 +54,6 @@ def summarize(
     return out
 
 
-def summarize_generation(
-    requests: pa.Table, steps: pa.Table, servers: pa.Table, *, replicas: int, sim_time_s: float
-) -> dict[str, float | int]:
-    """The ``task: generate`` figures alone (``records.metrics.token_figures``)."""
-    return metrics.token_figures(requests, steps, servers, replicas=replicas, sim_time_s=sim_time_s)
-
-
 def summarize_run(
     run_dir: Path,
     *,

@@ -13,7 +13,7 @@ import pytest
 
 from codec import get_codec
 from fleet.sim import Simulation
-from records.summary import summarize_generation
+from records.metrics import token_figures
 from records.tables import GENERATE_REQUESTS_SCHEMA, GENERATE_SERVERS_SCHEMA, STEPS_SCHEMA
 from scenarios import Scenario
 from server.engine.jobs import Done, GenJob, GenResult, codec_key
@@ -136,7 +136,7 @@ def test_sequences_share_decode_steps_and_busy_time_adds_up() -> None:
     assert servers.column("tokens").to_pylist() and sum(servers.column("tokens").to_pylist()) == 12
     assert sum(servers.column("batches").to_pylist()) == 3  # one prefill step, two decodes
     assert len(oracle.jobs) == 4 and {j.new_tokens for j in oracle.jobs} == {3}
-    summary = summarize_generation(
+    summary = token_figures(
         pa.Table.from_pylist(rows, schema=GENERATE_REQUESTS_SCHEMA),
         steps,
         servers,
