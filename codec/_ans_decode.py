@@ -20,6 +20,7 @@ constriction in ``tests/codec/test_ans_decode.py``):
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -97,25 +98,23 @@ def parse_histogram(data: np.ndarray, pos: int, alphabet: int) -> tuple[np.ndarr
     return counts, pos
 
 
-# ``decode`` with the super-symbols split into their digits in the same loop, written into the
-# caller's array (int64, or uint8 for masks and signs): no intermediate super-symbol array and
-# no second pass. Explicit signatures for the same reason as ``decode``.
+# The rANS step with each super-symbol split into its digits in the same loop, written into the
+# caller's array (int64, or uint8 for masks and signs). Explicit signatures: a Python int state
+# below 2**63 would otherwise compile an int64 variant whose mixed arithmetic goes through
+# float64 and decodes wrong symbols. They are compiled (or loaded from numba's cache) on first
+# use, not at import, so importing ``codec`` stays light.
 _INTO = "Tuple((int64, uint64))(uint32[::1], int64, uint64, uint64[::1], int64[::1], {}, {})"
+_DIGIT_SIGNATURES = [
+    _INTO.format(table, out)
+    for table, out in (
+        ("uint8[:, ::1]", "int64[::1]"),
+        ("int32[:, ::1]", "int64[::1]"),
+        ("uint8[:, ::1]", "uint8[::1]"),  # uint8 output only for uint8 digits
+    )
+]
 
 
-@njit(
-    [
-        _INTO.format(table, out)
-        for table, out in (
-            ("uint8[:, ::1]", "int64[::1]"),
-            ("int32[:, ::1]", "int64[::1]"),
-            ("uint8[:, ::1]", "uint8[::1]"),  # uint8 output only for uint8 digits
-        )
-    ],
-    cache=True,
-    nogil=True,
-)
-def decode_digits(
+def _decode_digits(
     words: np.ndarray,
     pos: int,
     state: np.uint64,
@@ -148,3 +147,24 @@ def decode_digits(
             out[i + d] = table[s, d]
         i += k
     return pos, state
+
+
+@functools.cache
+def _digits_kernel() -> Any:
+    return njit(_DIGIT_SIGNATURES, cache=True, nogil=True)(_decode_digits)
+
+
+def decode_digits(
+    words: np.ndarray,
+    pos: int,
+    state: np.uint64,
+    left: np.ndarray,
+    buckets: np.ndarray,
+    table: np.ndarray,
+    out: np.ndarray,
+) -> tuple[int, np.uint64]:
+    """Fill ``out`` with the digits (``table`` [alphabet**k, k], least significant first) of
+    ``ceil(out.size / k)`` super-symbols; returns the bulk length and the state. Raises
+    ``TypeError`` for array types outside the compiled signatures."""
+    result: tuple[int, np.uint64] = _digits_kernel()(words, pos, state, left, buckets, table, out)
+    return result
