@@ -116,6 +116,7 @@ class Simulation:
         self._jobs: list[tuple[int, Any]] = []
         self._futures: dict[int, Pending[Any]] = {}
         self._prefetched = 0
+        self._works_ahead = oracle.works_ahead
         # device state: busy flag, when its last encode ends, its waiting requests
         self._busy = [False] * self.rows.n_devices
         self._free_at = [0.0] * self.rows.n_devices
@@ -202,6 +203,8 @@ class Simulation:
         """Hand the oracle the jobs of requests up to ``stop`` ahead of simulated time: what
         they compute depends on the input, never on time, so an oracle with workers to spare
         (Ray) keeps them busy while the loop waits on an earlier result."""
+        if not self._works_ahead:
+            return
         stop = min(stop, self.n_requests)
         if stop <= self._prefetched:
             return

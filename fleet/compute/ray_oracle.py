@@ -121,6 +121,8 @@ class RayOracle:
     def submit_generations(self, jobs: Sequence[GenJob]) -> list[Pending[GenResult]]:
         return self._gens.submit(jobs, count=True)
 
+    works_ahead = True  # device-shard and server-worker actors compute ahead of the loop
+
     def prefetch(self, jobs: Sequence[HeadJob | GenJob]) -> None:
         """Start the heads of requests the simulation will reach later, and their tails on
         the payloads as soon as those exist, or their whole generations, in small calls:
@@ -135,10 +137,6 @@ class RayOracle:
             self._tails.submit([TailJob.after(job, _NO_HEAD) for job in chunk], count=False)
         for first in range(0, len(gens), PREFETCH_CHUNK):
             self._gens.submit(gens[first : first + PREFETCH_CHUNK], count=False)
-
-    def prefetch_generations(self, jobs: Sequence[GenJob]) -> None:
-        """``prefetch`` by its older name, for callers that still probe for it."""
-        self.prefetch(jobs)
 
     def stats(self) -> dict[str, int]:
         """Calls, memo hits and Ray calls; ``gen_*`` once a generation job was submitted."""

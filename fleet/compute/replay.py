@@ -115,6 +115,8 @@ class ReplayOracle:
         self._gen_calls += len(jobs)
         return out
 
+    works_ahead = False  # answers are prebuilt
+
     def prefetch(self, jobs: Sequence[HeadJob | GenJob]) -> None:
         """Nothing: every answer is prebuilt at load time and costs one lookup."""
 

@@ -171,6 +171,12 @@ class Oracle(Protocol):
 
     def submit_generations(self, jobs: Sequence[GenJob]) -> Sequence[Pending[GenResult]]: ...
 
+    @property
+    def works_ahead(self) -> bool:
+        """Whether ``prefetch`` does anything: the simulation builds jobs ahead of time only
+        for an oracle with workers to keep busy."""
+        ...
+
     def prefetch(self, jobs: Sequence[HeadJob | GenJob]) -> None:
         """The jobs of requests the simulation reaches later (heads, or whole generations),
         handed over ahead of simulated time: results depend on inputs, never on time, so an

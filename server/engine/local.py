@@ -89,6 +89,8 @@ __all__ = [
 class LocalOracle(GenerationMixin):
     """Real compute in process; ``preloaded`` maps names to already built models (optional)."""
 
+    works_ahead = False  # jobs run when submitted
+
     def __init__(self, preloaded: Mapping[str, SplitModel] | None = None) -> None:
         super().__init__()
         self._models: dict[str, SplitModel] = dict(preloaded or {})

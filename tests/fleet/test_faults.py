@@ -65,6 +65,8 @@ class FailingOracle:
             for j, d in zip(jobs, done, strict=True)
         ]
 
+    works_ahead = False
+
     def prefetch(self, jobs: Sequence[HeadJob]) -> None:
         pass
 

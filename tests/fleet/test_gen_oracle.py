@@ -245,7 +245,7 @@ def test_ray_generations_equal_local_ones(
     jobs = [job(8, SLICER, 1), job(0, FP32, 2, prompt_tokens=20)]  # 20: asked of an actor
     ray = RayOracle(RaySpec(device_shards=2), [(LM, PROMPT)])
     try:
-        ray.prefetch_generations(jobs[:1])
+        ray.prefetch(jobs[:1])
         got = gen(ray, *jobs, jobs[0])
         with pytest.raises(ComputeFailed, match="use a split below"):
             ray.submit_generations([job(lm.num_blocks, FP32)])[0].result()

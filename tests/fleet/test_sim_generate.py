@@ -50,6 +50,8 @@ class ScriptedOracle:
     def submit_tails(self, jobs: Sequence[Any]) -> list[Any]:
         raise AssertionError("a generate run submits no tail jobs")
 
+    works_ahead = False
+
     def prefetch(self, jobs: Sequence[Any]) -> None:
         pass
 
