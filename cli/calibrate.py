@@ -4,6 +4,8 @@ calibrate-codecs`` (the codec cost model fitted to timed codec calls)."""
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from typing import Any
 
 from cli.tables import table as _table
@@ -51,7 +53,15 @@ def cmd_calibrate_codecs(args: argparse.Namespace) -> int:
     from fleet.run.codec_calibration import SETTINGS, calibrate_codecs
 
     settings = args.codec or list(SETTINGS)
-    costs, fits = calibrate_codecs(settings, repeats=args.repeats, machine=platform.node())
+    score = math.nan if args.cpu_score is None else args.cpu_score
+    if not (math.isnan(score) or (math.isfinite(score) and score > 0)):
+        print(
+            f"error: --cpu-score must be a positive number, got {args.cpu_score}", file=sys.stderr
+        )
+        return 2
+    costs, fits = calibrate_codecs(
+        settings, repeats=args.repeats, machine=platform.node(), cpu_core_score=score
+    )
     rows, worst = [], []
     for f in fits:
         label = codec_label(f.config)

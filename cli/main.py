@@ -216,6 +216,13 @@ def _add_model_commands(sub: Any) -> None:
         default=None,
         help="a codec config to fit (repeatable; default: every codec and bundled setting)",
     )
+    p.add_argument(
+        "--cpu-score",
+        type=float,
+        default=None,
+        help="this machine's Geekbench 6 single-core score, written with the fits: simulated "
+        "hardware scales codec time by it over the hardware entry's cpu_core_score",
+    )
     p.set_defaults(func=cmd_calibrate_codecs)
 
     p = sub.add_parser("eval", help="task quality through a split with a codec in between")

@@ -96,17 +96,31 @@ def relative_errors(cost: CallCost, calls: Sequence[CallTime]) -> list[float]:
 
 class CodecCosts:
     """Fitted costs by codec key (``server.engine.jobs.codec_key`` of a full config) and
-    direction, with the machine they were measured on."""
+    direction, with the machine they were measured on: its name, the Geekbench 6 single-core
+    score of its core (NaN when not stated; ``models.codec_time`` scales by it) and, per codec
+    id, the key of that codec's default setting (what an unfitted setting is charged as)."""
 
     def __init__(
-        self, costs: Mapping[str, Mapping[str, CallCost]], *, machine: str = "unknown"
+        self,
+        costs: Mapping[str, Mapping[str, CallCost]],
+        *,
+        machine: str = "unknown",
+        cpu_core_score: float = math.nan,
+        defaults: Mapping[str, str] | None = None,
     ) -> None:
         for key, by_direction in costs.items():
             missing = [d for d in DIRECTIONS if d not in by_direction]
             if missing:
                 raise ValueError(f"codec cost {key}: missing {missing}")
+        if not (math.isnan(cpu_core_score) or cpu_core_score > 0):
+            raise ValueError(f"cpu_core_score must be > 0 (or NaN), got {cpu_core_score!r}")
+        unknown = {i: k for i, k in (defaults or {}).items() if k not in costs}
+        if unknown:
+            raise ValueError(f"codec cost defaults name keys that were not fitted: {unknown}")
         self._costs = {key: dict(v) for key, v in costs.items()}
         self.machine = machine
+        self.cpu_core_score = float(cpu_core_score)
+        self.defaults = dict(defaults or {})
 
     @property
     def keys(self) -> list[str]:
@@ -125,6 +139,8 @@ class CodecCosts:
     def to_dict(self) -> dict[str, Any]:
         return {
             "machine": self.machine,
+            "cpu_core_score": None if math.isnan(self.cpu_core_score) else self.cpu_core_score,
+            "defaults": dict(sorted(self.defaults.items())),
             "codecs": {
                 key: {d: asdict(cost) for d, cost in by_direction.items()}
                 for key, by_direction in sorted(self._costs.items())
@@ -149,8 +165,14 @@ class CodecCosts:
                 key: {d: CallCost(**terms) for d, terms in by_direction.items()}
                 for key, by_direction in data["codecs"].items()
             }
-        except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+            score = data.get("cpu_core_score")
+            return cls(
+                costs,
+                machine=str(data.get("machine", "unknown")),
+                cpu_core_score=math.nan if score is None else float(score),
+                defaults={str(k): str(v) for k, v in (data.get("defaults") or {}).items()},
+            )
+        except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(
                 f"{path}: not a codec cost file ({exc}); write one with slicer calibrate-codecs"
             ) from exc
-        return cls(costs, machine=str(data.get("machine", "unknown")))

@@ -38,7 +38,11 @@ _NUMBER_FIELDS: dict[str, tuple[float, bool, float]] = {
     "efficiency_memory": (0.0, False, MAX_EFFICIENCY),
     "call_overhead_s": (0.0, True, math.inf),
     "block_overhead_s": (0.0, True, math.inf),
+    "cpu_core_score": (0.0, False, math.inf),
+    "host_cpu_cores": (0.0, True, 1.0e6),
 }
+#: fields a new entry may leave out, with what leaving them out means (see ``HardwareSpec``)
+_OPTIONAL = {"description": "", "cpu_core_score": math.nan, "host_cpu_cores": 1.0}
 _FIELDS = ("kind", "description", "peak_flops_per_s", *_NUMBER_FIELDS)
 
 
@@ -63,6 +67,12 @@ class HardwareSpec:
     efficiency_memory: float
     call_overhead_s: float
     block_overhead_s: float
+    #: Geekbench 6 single-core score of the CPU core that runs codecs (a device's own CPU, a
+    #: server's host CPU): codec times scale by the calibration machine's score over this.
+    #: NaN: as fast as the machine the codec costs were measured on.
+    cpu_core_score: float = math.nan
+    #: servers: host CPU cores beside one accelerator that decode IFs (the decode pool)
+    host_cpu_cores: int = 1
 
     @property
     def dtypes(self) -> tuple[str, ...]:
@@ -83,6 +93,8 @@ class HardwareSpec:
         fields: dict[str, Any] = {"kind": self.kind, "description": self.description}
         fields["peak_flops_per_s"] = dict(self.peak_flops_per_s)
         fields.update({f: getattr(self, f) for f in _NUMBER_FIELDS})
+        if math.isnan(self.cpu_core_score):
+            del fields["cpu_core_score"]  # left out: as fast as the calibration machine
         return fields
 
 
@@ -97,16 +109,27 @@ def spec_from_dict(name: str, fields: Mapping[str, Any]) -> HardwareSpec:
         raise HardwareError(
             f"hardware entry {name!r}: unknown field {unknown[0]!r}; allowed: {list(_FIELDS)}"
         )
-    missing = [k for k in _FIELDS if k not in fields and k != "description"]
+    missing = [k for k in _FIELDS if k not in fields and k not in _OPTIONAL]
     if missing:
         raise HardwareError(
             f"hardware entry {name!r}: missing field {missing[0]!r}; a new entry needs all of "
-            f"{list(_FIELDS)} (description optional), or 'base: <entry>' to start from another"
+            f"{list(_FIELDS)} ({sorted(_OPTIONAL)} optional), or 'base: <entry>' to start "
+            "from another"
         )
     kind = fields["kind"]
     if kind not in KINDS:
         raise HardwareError(f"hardware entry {name!r}: kind must be one of {KINDS}, got {kind!r}")
-    numbers = {f: _number(name, f, fields[f], *_NUMBER_FIELDS[f]) for f in _NUMBER_FIELDS}
+    numbers = {
+        f: _number(name, f, fields[f], *_NUMBER_FIELDS[f])
+        for f in _NUMBER_FIELDS
+        if f in fields or f not in _OPTIONAL
+    }
+    cores = numbers.pop("host_cpu_cores", 1.0)
+    if cores != int(cores):
+        raise HardwareError(
+            f"hardware entry {name!r}: host_cpu_cores must be a whole number of cores, got "
+            f"{fields['host_cpu_cores']!r}"
+        )
     if numbers["active_power_w"] < numbers["idle_power_w"]:
         raise HardwareError(
             f"hardware entry {name!r}: active_power_w ({numbers['active_power_w']}) is below "
@@ -117,6 +140,7 @@ def spec_from_dict(name: str, fields: Mapping[str, Any]) -> HardwareSpec:
         kind=str(kind),
         description=str(fields.get("description", "")),
         peak_flops_per_s=_peaks(name, fields["peak_flops_per_s"]),
+        host_cpu_cores=int(cores),
         **numbers,
     )
 
