@@ -6,12 +6,13 @@ See ``codec.slicer`` for the design; the stored format lives in ``codec._slicer_
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from codec import _kernels
+from codec import _kernels, _plan_kernels
 from codec.base import TORCH_DTYPES
 
 GRID = 8  # cut points per octave
@@ -19,6 +20,7 @@ GRID = 8  # cut points per octave
 LEVELS = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256])
 N_LEVELS = len(LEVELS)
 LEVELS_F32 = LEVELS.astype(np.float32)
+LEVELS_F64 = LEVELS.astype(np.float64)
 MAX_BITS = N_LEVELS - 1  # the highest level index
 #: Keep fractions a row may take, from all entries down to 0.3%, each 1/1.2 of the one before.
 KEEP_LADDER = tuple(1.2**-i for i in range(33))
@@ -69,59 +71,40 @@ class Setting:
 def plan_rows(rows: np.ndarray, nmse: float, setting: Setting) -> Plan:
     """Thresholds, cuts, block ids and bit allocation for every row."""
     n_rows, n = rows.shape
-    nb = setting.blocks
     srt = np.sort(rows, axis=1)
     pre, counts = _kernels.sorted_stats(srt)  # prefix energies [R, n+1]; signs [R, 2]
     energy = pre[:, n]
     budget = nmse * energy
-    ridx = np.arange(n_rows)
-
-    def mag(sign: int, i: np.ndarray) -> np.ndarray:
-        """Magnitude of the i-th largest entry of a sign (i is [R, m])."""
-        i = np.clip(i, 0, n - 1)
-        return srt[ridx[:, None], n - 1 - i] if sign == 0 else -srt[ridx[:, None], i]
-
-    def kept_energy(sign: int, k: np.ndarray) -> np.ndarray:
-        """Energy of the k largest entries of a sign (k is [R, m])."""
-        rr = ridx[:, None]
-        return pre[rr, n] - pre[rr, n - k] if sign == 0 else pre[rr, k]
-
-    # ATKF: the requested fractions, raised rung by rung while dropping would use more than
-    # drop_share of the row's budget
-    # (all rungs at once: each row takes the first rung that passes; the last rung, 1.0, does)
-    floor = min(setting.keep_pos, setting.keep_neg)
-    rungs = np.array(sorted({floor, *(f for f in KEEP_LADDER if f > floor)}))
-    fp, fn = np.maximum(setting.keep_pos, rungs), np.maximum(setting.keep_neg, rungs)
-    kp = np.minimum(np.ceil(fp * counts[:, :1]).astype(np.int64), counts[:, :1])  # [R, rungs]
-    kn = np.minimum(np.ceil(fn * counts[:, 1:]).astype(np.int64), counts[:, 1:])
-    dropped = energy[:, None] - kept_energy(0, kp) - kept_energy(1, kn)
-    ok = (dropped <= setting.drop_share * budget[:, None]) | (rungs >= 1.0)
-    first = np.argmax(ok, axis=1)
-    k = np.stack([kp[ridx, first], kn[ridx, first]], axis=1)
-
-    # MS: equal-cardinality cuts, rounded down onto the log grid
+    k = _plan_kernels.keep_counts(
+        pre,
+        counts,
+        budget,
+        setting.keep_pos,
+        setting.keep_neg,
+        _rungs(min(setting.keep_pos, setting.keep_neg)),
+        setting.drop_share,
+    )
     present = k > 0
-    q = np.zeros((n_rows, 2, nb + 1), dtype=np.int64)
-    for s in (0, 1):
-        edges = np.rint(k[:, s, None] * (nb - np.arange(nb + 1)) / nb).astype(np.int64)
-        lows = mag(s, np.maximum(edges[:, :nb] - 1, 0))
-        top = mag(s, np.zeros((n_rows, 1), np.int64))[:, 0]
-        with np.errstate(divide="ignore"):
-            ql = np.floor(np.log2(np.maximum(lows.astype(np.float64), 1e-45)) * GRID).astype(
-                np.int64
-            )
-            qt = np.ceil(np.log2(np.maximum(top.astype(np.float64), 1e-45)) * GRID).astype(np.int64)
-        ql = np.maximum.accumulate(ql, axis=1)
-        ql = ql - (cut_values(ql) > lows)  # a cut never exceeds its block's lowest member
-        ql = np.maximum.accumulate(ql, axis=1)
-        qt = np.maximum(qt + (cut_values(qt) < top), ql[:, -1])  # nor the top cut the maximum
-        q[:, s, :nb] = ql
-        q[:, s, nb] = qt
-    q = np.where(present[:, :, None], q, 0)
+    q = _plan_kernels.cuts(srt, k, setting.blocks, _cut_table())
     cuts = cut_values(q)  # [R, 2, B+1]
     kept, neg, block = _kernels.assign(rows, cuts, present)
     bits = allocate(rows, kept, neg, block, cuts, budget, energy)
     return Plan(np.zeros(n_rows, np.int64), kept, neg, block, q, bits, present)
+
+
+@functools.lru_cache(maxsize=64)
+def _rungs(floor: float) -> np.ndarray:
+    """ATKF's rungs from the requested fraction up to 1.0 (read-only)."""
+    rungs = np.array(sorted({floor, *(f for f in KEEP_LADDER if f > floor)}))
+    rungs.setflags(write=False)
+    return rungs
+
+
+@functools.cache
+def _cut_table() -> np.ndarray:
+    """``cut_values`` of every grid index the encoder can reach, from ``-CUT_OFFSET``."""
+    with np.errstate(over="ignore"):  # indices past float32's range are inf, never a cut
+        return cut_values(np.arange(-_plan_kernels.CUT_OFFSET, 1100))
 
 
 def allocate(
@@ -133,37 +116,13 @@ def allocate(
     budget: np.ndarray,
     energy: np.ndarray,
 ) -> np.ndarray:
-    """Greedy marginal-return bit allocation per row, then exact verification."""
+    """Greedy marginal-return bit allocation per row (``_plan_kernels.greedy_bits``)."""
     n_rows, _ = rows.shape
     nb = cuts.shape[2] - 1
     n_blk, kept_energy = _kernels.block_stats(rows, kept, neg, block, nb)
     width = (cuts[:, :, 1:] - cuts[:, :, :-1]).astype(np.float64).reshape(n_rows, 2 * nb)
-    d_drop = energy - kept_energy
-    target = budget - d_drop
-    kept_n = np.maximum(n_blk.sum(axis=1), 1)
-    step0 = np.sqrt(12 * np.maximum(target, 1e-300) / kept_n)
-    with np.errstate(divide="ignore"):
-        want = np.maximum(width, 1e-300) / step0[:, None]
-    bits = np.searchsorted(LEVELS, want, side="right") - 2
-    bits = np.clip(bits, 0, MAX_BITS).astype(np.int64)
-    bits[n_blk == 0] = 0
-
-    def model_d(b: np.ndarray) -> np.ndarray:
-        return n_blk * (width / LEVELS[b]) ** 2 / 12
-
-    for _ in range(2 * nb * MAX_BITS):
-        d_now = model_d(bits)
-        over = d_now.sum(axis=1) > target
-        if not over.any():
-            break
-        up = np.minimum(bits + 1, MAX_BITS)
-        gain = (d_now - model_d(up)) / (n_blk * np.log2(LEVELS[up] / LEVELS[bits]) + 1e-12)
-        cur = np.where((bits < MAX_BITS) & (n_blk > 0), gain, -1.0)
-        pick = np.argmax(cur, axis=1)
-        ok = over & (cur[np.arange(n_rows), pick] > 0)
-        if not ok.any():
-            break
-        bits[np.flatnonzero(ok), pick[ok]] += 1
+    target = budget - (energy - kept_energy)
+    bits = _plan_kernels.greedy_bits(n_blk, width, target, LEVELS_F64)
     return bits.reshape(n_rows, 2, nb)
 
 
