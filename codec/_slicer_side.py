@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from codec import entropy
+from codec import _cost_kernels, entropy
 from codec.bitstream import Reader
 from codec.errors import CodecError
 
@@ -44,11 +44,11 @@ def put_side(
     values = np.asarray(values, dtype=np.int64).ravel()
     if values.size == 0:
         return
-    if values.min() < 0 or values.max() >= alphabet:
+    counts, universal_bits, hist_bits = _cost_kernels.side_choice(
+        values, alphabet, universal_code_lengths(alphabet)
+    )
+    if universal_bits < 0:
         raise CodecError(f"slicer: side value outside its alphabet of {alphabet}")
-    counts = np.bincount(values, minlength=alphabet)
-    universal_bits = entropy.cost_bits(counts, universal(alphabet))
-    hist_bits = entropy.entropy_bits(values, alphabet) + 8 * entropy.histogram_size_bytes(counts)
     if hist_bits < universal_bits:
         head.append(1)
         entropy.write_histogram(head, counts)
@@ -56,6 +56,14 @@ def put_side(
     else:
         head.append(0)
         coder.add(values, universal(alphabet))
+
+
+@functools.lru_cache(maxsize=16)
+def universal_code_lengths(alphabet: int) -> np.ndarray:
+    """-log2 of ``universal(alphabet)`` as the coder sees it (read-only)."""
+    lengths = -np.log2(entropy._normalise(universal(alphabet)))
+    lengths.setflags(write=False)
+    return lengths
 
 
 def side_model(reader: Reader, alphabet: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from codec import _kernels, _survivors, entropy
+from codec import _cost_kernels, _kernels, _survivors, entropy
 from codec._slicer_plan import (
     LEVELS,
     LEVELS_F32,
@@ -131,8 +131,7 @@ def _write_block_ids(
 ) -> None:
     """The survivors' block ids per sign: their histogram where smaller, else uniform."""
     for ids in per_sign:
-        counts = np.bincount(ids, minlength=nb)
-        hist_bits = entropy.entropy_bits(ids, nb) + 8 * entropy.histogram_size_bytes(counts)
+        counts, _, hist_bits = _cost_kernels.side_choice(ids, nb, _zero_lengths(nb))
         if nb > 1 and ids.size and hist_bits < ids.size * math.log2(nb):
             head.append(1)
             entropy.write_histogram(head, counts)
@@ -141,6 +140,11 @@ def _write_block_ids(
             head.append(0)
             if nb > 1:
                 main.add(ids, entropy.uniform(nb))
+
+
+@functools.lru_cache(maxsize=16)
+def _zero_lengths(alphabet: int) -> np.ndarray:
+    return np.zeros(alphabet)
 
 
 def _write_codes(
@@ -332,24 +336,15 @@ def _read_codes(
 def group_keys(plan: Plan, present: np.ndarray) -> list[tuple[int, int, int]]:
     """Every (sign, block, bits>0) combination the side information declares, in order."""
     nb = plan.bits.shape[2]
-    keys = set()
-    for s in (0, 1):
-        b = plan.bits[present[:, s], s]  # [rows, nb]
-        for j in range(nb):
-            for bit in np.unique(b[:, j]).tolist():
-                if bit > 0:
-                    keys.add((s, j, int(bit)))
-    return sorted(keys)
+    numbers = _cost_kernels.group_numbers(plan.bits, present, N_LEVELS).tolist()
+    return [(g // (nb * N_LEVELS), g // N_LEVELS % nb, g % N_LEVELS) for g in numbers]
 
 
 def fit_code_model(codes: np.ndarray, bits: int) -> tuple[int, np.ndarray]:
     """The cheaper of a geometric decay level (6 bits) and the empirical histogram."""
-    alphabet = int(LEVELS[bits])
-    counts = np.bincount(codes, minlength=alphabet)
-    costs = geometric_code_lengths(bits) @ counts
-    best_level = int(np.argmin(costs))
-    best_bits = float(costs[best_level])
-    hist_bits = entropy.entropy_bits(codes, alphabet) + 8 * entropy.histogram_size_bytes(counts)
+    counts, best_level, best_bits, hist_bits = _cost_kernels.code_choice(
+        codes, geometric_code_lengths(bits)
+    )
     if hist_bits < best_bits:
         return RHO_HISTOGRAM, counts / max(counts.sum(), 1)
     return best_level, geometric_model(best_level, bits)

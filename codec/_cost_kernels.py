@@ -1,0 +1,101 @@
+"""Compiled (numba) model-choice arithmetic of SLICER's writer: symbol counts, empirical
+entropy, a histogram's stored size and a fixed model's code length, in one pass per stream.
+
+``codec._slicer_side.put_side`` and ``codec._slicer_stream`` pick the cheaper model of each
+stream with these; they compute what ``entropy.entropy_bits``, ``entropy.cost_bits`` and
+``entropy.histogram_size_bytes`` compute, without the Python calls per stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _varint_bytes(value: int) -> int:
+    size = 1
+    while value >= 128:
+        value >>= 7
+        size += 1
+    return size
+
+
+@njit(cache=True, nogil=True)
+def histogram_bytes(counts: np.ndarray) -> int:
+    """Bytes ``entropy.write_histogram`` takes for these counts."""
+    used = 0
+    size = 0
+    previous = -1
+    for symbol in range(counts.size):
+        if counts[symbol]:
+            used += 1
+            size += _varint_bytes(symbol - previous - 1) + _varint_bytes(counts[symbol])
+            previous = symbol
+    return size + _varint_bytes(used)
+
+
+@njit(cache=True, nogil=True)
+def entropy_bits(counts: np.ndarray) -> float:
+    """Empirical entropy (total bits) of symbols with these counts."""
+    total = counts.sum()
+    bits = 0.0
+    for c in counts:
+        if c:
+            bits -= c * np.log2(c / total)
+    return bits
+
+
+@njit(cache=True, nogil=True)
+def side_choice(
+    values: np.ndarray, alphabet: int, code_lengths: np.ndarray
+) -> tuple[np.ndarray, float, float]:
+    """(counts, bits under the fixed model of these code lengths, bits with the histogram
+    stored) of a side stream; the fixed model's bits are -1 where a value is outside
+    ``[0, alphabet)``."""
+    counts = np.zeros(alphabet, dtype=np.int64)
+    for v in values:
+        if not 0 <= v < alphabet:
+            return counts, -1.0, 0.0
+        counts[v] += 1
+    fixed_bits = 0.0
+    for symbol in range(alphabet):
+        fixed_bits += counts[symbol] * code_lengths[symbol]
+    return counts, fixed_bits, entropy_bits(counts) + 8 * histogram_bytes(counts)
+
+
+@njit(cache=True, nogil=True)
+def code_choice(
+    codes: np.ndarray, code_lengths: np.ndarray
+) -> tuple[np.ndarray, int, float, float]:
+    """(counts, best model row, its bits, bits with the histogram stored) of one group's codes
+    under the model rows of ``code_lengths`` [models, alphabet]."""
+    n_models, alphabet = code_lengths.shape
+    counts = np.zeros(alphabet, dtype=np.int64)
+    for v in codes:
+        counts[v] += 1
+    best, best_bits = 0, np.inf
+    for m in range(n_models):
+        bits = 0.0
+        for symbol in range(alphabet):
+            if counts[symbol]:
+                bits += code_lengths[m, symbol] * counts[symbol]
+        if bits < best_bits:
+            best, best_bits = m, bits
+    return counts, best, best_bits, entropy_bits(counts) + 8 * histogram_bytes(counts)
+
+
+@njit(cache=True, nogil=True)
+def group_numbers(bits: np.ndarray, present: np.ndarray, n_levels: int) -> np.ndarray:
+    """Sorted group numbers ((sign*B + block)*n_levels + bits) of every (sign, block, bits>0)
+    that some row with survivors of that sign declares."""
+    n_rows, _, nb = bits.shape
+    seen = np.zeros(2 * nb * n_levels, dtype=np.bool_)
+    for r in range(n_rows):
+        for s in range(2):
+            if present[r, s]:
+                for j in range(nb):
+                    b = bits[r, s, j]
+                    if b > 0:
+                        seen[(s * nb + j) * n_levels + b] = True
+    return np.flatnonzero(seen)
