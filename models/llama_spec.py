@@ -1,5 +1,6 @@
 """Llama-architecture configs and their analytic costs: the published shapes of the synthetic
-architectures and per-block FLOPs and bytes for any ``LlamaSpec`` (no weights needed).
+architectures and per-block FLOPs and bytes for any ``LlamaSpec`` (no weights needed). Gemma 3
+fits the same spec with four norms per layer, q/k norms and sliding-window layers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class LlamaSpec:
     rms_norm_eps: float = 1e-5
     max_position: int = 8192
     head_dim: int = 0  # 0: hidden_size // num_heads
+    layer_norms: int = 2  # RMSNorm weight vectors per layer (Gemma 3: 4, around both sublayers)
+    qk_norm: bool = False  # Gemma 3: an RMSNorm over each head's q and k
+    sliding_window: int = 0  # tokens a "sliding_attention" layer attends to (0: none)
+    layer_types: tuple[str, ...] = ()  # per layer "full_attention" | "sliding_attention"
 
     @property
     def d_head(self) -> int:
@@ -42,7 +47,17 @@ class LlamaSpec:
     def layer_params(self) -> int:
         d, q_dim = self.hidden_size, self.num_heads * self.d_head
         bias = q_dim + 2 * self.kv_dim if self.qkv_bias else 0
-        return 2 * d * q_dim + 2 * d * self.kv_dim + bias + 3 * d * self.intermediate_size + 2 * d
+        norms = self.layer_norms * d + (2 * self.d_head if self.qk_norm else 0)
+        return 2 * d * q_dim + 2 * d * self.kv_dim + bias + 3 * d * self.intermediate_size + norms
+
+    def attended(self, layer: int, context_len: int) -> int:
+        """Tokens layer ``layer`` attends to (and keeps K and V of) over ``context_len``."""
+        sliding = self.layer_types and self.layer_types[layer] == "sliding_attention"
+        return (
+            min(context_len, self.sliding_window)
+            if sliding and self.sliding_window
+            else context_len
+        )
 
     def param_count(self) -> int:
         """Parameters as published: a tied lm_head shares the embedding table."""
@@ -117,16 +132,16 @@ def llama_block_profiles(
 ) -> list[BlockProfile]:
     """Analytic per-block costs, in float32 bytes as ``models.cost`` expects (it scales them
     for other dtypes). FLOPs count matrix products only (2 per multiply-add): q/k/v/o
-    projections with GQA, the 3 SwiGLU matrices, QK^T and AV over the full ``context_len`` (no
-    causal discount), and the lm_head; norms, RoPE, softmax and residual adds are left out
-    (under 1%). ``weight_bytes`` is what a call reads: for "embed" the looked-up rows, not the
+    projections with GQA, the 3 SwiGLU (GeGLU) matrices, QK^T and AV over the full
+    ``context_len`` (no causal discount; a sliding-window layer over at most its window), and
+    the lm_head; norms, RoPE, softmax and residual adds are left out (under 1%).
+    ``weight_bytes`` is what a call reads: for "embed" the looked-up rows, not the
     whole table a side must hold (``spec.param_count()`` gives the footprint)."""
     d, b, tokens = spec.hidden_size, PROFILE_BYTES, batch * seq_len
     hidden_bytes = float(tokens * d * b)
     logits_bytes = float(tokens * spec.vocab_size * b)
     q_dim = spec.num_heads * spec.d_head
     projections = 2 * tokens * (2 * d * q_dim + 2 * d * spec.kv_dim)
-    attention = 2 * 2 * batch * spec.num_heads * seq_len * context_len * spec.d_head
     mlp = 2 * tokens * 3 * d * spec.intermediate_size
     embed = BlockProfile(
         name="embed",
@@ -140,10 +155,10 @@ def llama_block_profiles(
     layers = [
         BlockProfile(
             name=f"layer.{i}",
-            flops=float(projections + attention + mlp),
+            flops=float(projections + _attention_flops(spec, batch, seq_len, context_len, i) + mlp),
             weight_bytes=float(spec.layer_params() * b),
             activation_bytes=2 * hidden_bytes,
-            kv_read_bytes=float(2 * spec.kv_dim * context_len * batch * b),
+            kv_read_bytes=float(2 * spec.kv_dim * spec.attended(i, context_len) * batch * b),
             out_bytes=hidden_bytes,
             kv_bytes_per_token=float(2 * spec.kv_dim * b),
         )
@@ -159,3 +174,12 @@ def llama_block_profiles(
         kv_bytes_per_token=0.0,
     )
     return [embed, *layers, final]
+
+
+def _attention_flops(
+    spec: LlamaSpec, batch: int, seq_len: int, context_len: int, layer: int
+) -> int:
+    """QK^T and AV of one layer: 2 products, 2 FLOPs per multiply-add."""
+    return (
+        2 * 2 * batch * spec.num_heads * seq_len * spec.attended(layer, context_len) * spec.d_head
+    )

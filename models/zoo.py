@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from models.split import ModelError, SplitModel
 
 #: Modules whose import registers models (kept lazy: they import torch and transformers).
-FAMILY_MODULES = ("models.llm", "models.encoder", "models.vision")
+FAMILY_MODULES = ("models.llm", "models.gemma3", "models.encoder", "models.vision")
 
 
 @dataclass(frozen=True)
