@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -176,17 +177,49 @@ def _write_codes(
     return hist
 
 
+@dataclass
+class Survivors:
+    """A SLICER body after its entropy stage: what reconstruction needs. ``pos`` is each
+    survivor's flat position, ``row_start`` [R+1] each row's first survivor, ``neg`` and
+    ``block`` per survivor, ``by_group`` the codes sorted by group with ``offsets`` per group
+    number; ``verbatim`` holds the rows stored as float16/float32 (float32, [rows, n])."""
+
+    n_rows: int
+    n: int
+    pos: np.ndarray
+    row_start: np.ndarray
+    neg: np.ndarray
+    block: np.ndarray
+    by_group: np.ndarray
+    offsets: np.ndarray
+    bits: np.ndarray
+    cuts: np.ndarray
+    mode: np.ndarray
+    verbatim: dict[int, np.ndarray]
+
+
 def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     """Float32 values of a SLICER body (flat); every defect raises ``CodecError``."""
-    numel = math.prod(shape)
-    if numel == 0:
+    if math.prod(shape) == 0:
         Reader(body, "slicer payload").done()
         return np.zeros(0, dtype=np.float32)
+    d = read_survivors(body, shape)
+    out = _survivors.reconstruct(
+        d.pos, d.row_start, d.neg, d.block, d.by_group, d.offsets, d.bits, d.cuts, LEVELS_F32, d.n
+    )
+    for m, rows in d.verbatim.items():
+        out[d.mode == m] = rows
+    return out.reshape(-1)
+
+
+def read_survivors(body: memoryview, shape: tuple[int, ...]) -> Survivors:
+    """The entropy stage of ``read`` on a non-empty tensor; every defect raises
+    ``CodecError``."""
     reader = Reader(body, "slicer payload")
     head = Reader(reader.section(), "slicer side information")
     hist = Reader(reader.section(), "slicer code histograms")
     decoder = entropy.StreamDecoder(reader.section())
-    nb, n_rows, n = _read_layout(head, shape, numel)
+    nb, n_rows, n = _read_layout(head, shape, math.prod(shape))
 
     mode, present, level, q, bits = _read_side_info(head, decoder, n_rows, nb)
     normal = mode == MODE_NORMAL
@@ -202,15 +235,14 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     # neg and block stay in survivor order here (the encoder's plan holds them per element)
     plan = Plan(mode, kept, neg, blk, q, bits, present)
     by_group = _read_codes(head, hist, decoder, plan, offsets)
-    cuts = cut_values(q)
-    out = _survivors.reconstruct(
-        pos, row_start, neg, blk, by_group, offsets, bits, cuts, LEVELS_F32, n
-    )
+    verbatim = {}
     for m, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
-        sel = mode == m
-        out[sel] = reader.array(dt, int(sel.sum()) * n).reshape(-1, n)
+        count = int((mode == m).sum())
+        verbatim[m] = reader.array(dt, count * n).reshape(-1, n).astype(np.float32)
     reader.done()
-    return out.reshape(-1)
+    return Survivors(
+        n_rows, n, pos, row_start, neg, blk, by_group, offsets, bits, cut_values(q), mode, verbatim
+    )
 
 
 def _read_layout(head: Reader, shape: tuple[int, ...], numel: int) -> tuple[int, int, int]:
