@@ -11,7 +11,10 @@ captured, about 10 s offline). Every figure is the median of ``--repeats`` runs 
 * zstd (level 3, the ``zstandard`` library alone) decompressing the same tensor's float16 bytes,
   as MB/s of those bytes; ``x zstd`` is zstd's decode time over SLICER's for the same tensor;
 * the per-token stream frame: ``codec.open_encoder`` on the first 64 tokens of block 15, then one
-  ``[1, 576]`` frame per later token encoded and decoded (``max_nmse`` 1e-3), in microseconds.
+  ``[1, 576]`` frame per later token encoded and decoded (``max_nmse`` 1e-3), in microseconds;
+* batched decode (``codec.decode_batch``): 64 fixed-setting payloads of 64 consecutive rows each
+  ([64, 576], 147 KB of float32, at 64 different offsets), decoded with 1 thread and with 2, the
+  two timed alternately so both see the same machine load; the row gives the speed-up.
 
 To compare two versions of the codec in one run of the same machine, copy this file into a
 worktree of the other version and run it there right after.
@@ -41,6 +44,9 @@ TARGET_ZSTD_RATIO = 0.25
 TARGET_ENCODE_FIXED_MBPS = 200.0
 TARGET_ENCODE_AUTO_MBPS = 100.0
 TARGET_FRAME_US = 100.0
+TARGET_BATCH_SPEEDUP = 1.7
+BATCH_PAYLOADS = 64
+BATCH_ROWS = 64
 
 
 def smollm2_tensors() -> dict[str, np.ndarray]:
@@ -98,6 +104,24 @@ def frame_us(hidden: np.ndarray, frames: int, repeats: int) -> float:
     return 1e6 * statistics.median(times)
 
 
+def batch_speedup(x: np.ndarray, repeats: int) -> tuple[float, float, float]:
+    """(one-thread ms, two-thread ms, speed-up) of ``decode_batch`` on 64 payloads."""
+    c = codec.get_codec(FIXED)
+    span = len(x) - BATCH_ROWS
+    starts = [(i * 11) % span for i in range(BATCH_PAYLOADS)]
+    payloads = [c.encode(x[s : s + BATCH_ROWS]) for s in starts]
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for threads in (1, 2):
+        codec.decode_batch(payloads, c, threads=threads)  # warm-up: pool threads start
+    for _ in range(repeats):
+        for threads in (1, 2):
+            start = time.perf_counter()
+            codec.decode_batch(payloads, c, threads=threads)
+            times[threads].append(time.perf_counter() - start)
+    one, two = (statistics.median(times[t]) for t in (1, 2))
+    return 1e3 * one, 1e3 * two, one / two
+
+
 def row(what: str, value: float, unit: str, target: float, higher_is_better: bool) -> list[str]:
     met = value >= target if higher_is_better else value <= target
     sign = ">=" if higher_is_better else "<="
@@ -128,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     zstd_mbps = x.size * 2 / 1e6 / zstd_s
     ratio_fixed, ratio_auto = (zstd_s / (mb / d) for d in (dec_fixed, dec_auto))
     us = frame_us(ifs["smollm2-b15"], args.frames, max(1, args.repeats // 2))
+    one_ms, two_ms, speedup = batch_speedup(x, args.repeats)
     rows = [
         row("SLICER encode, fixed (keep 0.3, blocks 2)", enc_fixed, "MB/s", 200.0, True),
         row("SLICER encode, auto", enc_auto, "MB/s", TARGET_ENCODE_AUTO_MBPS, True),
@@ -137,11 +162,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         row("SLICER decode / zstd decode, fixed", ratio_fixed, "x", TARGET_ZSTD_RATIO, True),
         row("SLICER decode / zstd decode, auto", ratio_auto, "x", TARGET_ZSTD_RATIO, True),
         row("stream frame 1x576 (max_nmse 1e-3) enc+dec", us, "us", TARGET_FRAME_US, False),
+        [
+            "decode_batch 64 x [64, 576]: 1 thread / 2 threads",
+            f"{one_ms:,.1f} / {two_ms:,.1f} ms",
+            "(measured side by side)",
+            "",
+        ],
+        row("decode_batch speed-up, 2 threads over 1", speedup, "x", TARGET_BATCH_SPEEDUP, True),
     ]
     print(
         f"tensor: SmolLM2-135M blocks 2/15/27 stacked, {list(x.shape)} float32, {mb:.2f} MB; "
         f"max_nmse 0.01; {bits_fixed:.2f} bits/el fixed, {bits_auto:.2f} auto; "
-        f"medians of {args.repeats} runs, one thread\n"
+        f"medians of {args.repeats} runs, one thread (torch too) except decode_batch's 2\n"
     )
     print(table(["measure", "value", "target (issue 14)", ""], rows))
 

@@ -34,17 +34,35 @@ BUCKET_BITS = 12  # the symbol search starts from a table of 2**12 quantile buck
 @functools.lru_cache(maxsize=4096)
 def lookup(key: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(left cumulatives [n+1] ending at 2**24, bucket -> first candidate symbol) of the model
-    whose float64 probability table has these bytes."""
-    table = np.frombuffer(key, dtype=np.float64)
+    whose float64 probability table has these bytes (``_lookup``, compiled: it releases the GIL
+    and takes no Python call per step, so threads decoding new models run side by side)."""
+    return _lookup(np.frombuffer(key, dtype=np.float64))
+
+
+@njit(cache=True, nogil=True)
+def _lookup(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``lookup`` on the table: running float64 sums in order (as ``np.cumsum`` and
+    constriction), ``left_i = floor(before_i * scale) + i``, then each bucket's last symbol
+    whose left cumulative is at most the bucket's start (``searchsorted(..., "right") - 1``)."""
     n = table.size
-    running = np.cumsum(table)  # sequential, as constriction sums
-    scale = float(2**PRECISION - n) / float(running[-1])
-    before = np.concatenate([[0.0], running[:-1]])
+    running = 0.0
+    for p in table:
+        running += p
+    scale = float(2**PRECISION - n) / running
     left = np.empty(n + 1, dtype=np.uint64)
-    left[:n] = (before * scale).astype(np.uint64) + np.arange(n, dtype=np.uint64)
-    left[n] = 2**PRECISION
-    starts = np.arange(2**BUCKET_BITS, dtype=np.uint64) << np.uint64(PRECISION - BUCKET_BITS)
-    buckets = (np.searchsorted(left, starts, side="right") - 1).astype(np.int64)
+    before = 0.0
+    for i in range(n):
+        left[i] = np.uint64(before * scale) + np.uint64(i)
+        before += table[i]
+    left[n] = np.uint64(2**PRECISION)
+    n_buckets = 2**BUCKET_BITS
+    buckets = np.empty(n_buckets, dtype=np.int64)
+    s = -1
+    for b in range(n_buckets):
+        start = np.uint64(b) << np.uint64(PRECISION - BUCKET_BITS)
+        while s + 1 <= n and left[s + 1] <= start:
+            s += 1
+        buckets[b] = s
     return left, buckets
 
 

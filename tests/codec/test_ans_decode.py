@@ -118,3 +118,29 @@ def test_take_gives_uint8_only_for_small_alphabets() -> None:
     assert bits.dtype == np.uint8 and bits.tolist() == [0, 1, 1, 0, 1]
     with pytest.raises(TypeError):
         decoder.take(entropy.uniform(300), 2, np.uint8)
+
+
+def _numpy_lookup(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy ``lookup`` the compiled one replaced (cumsum, floor, searchsorted)."""
+    n = table.size
+    running = np.cumsum(table)
+    scale = float(2**24 - n) / float(running[-1])
+    left = np.empty(n + 1, dtype=np.uint64)
+    before = np.concatenate([[0.0], running[:-1]])
+    left[:n] = (before * scale).astype(np.uint64) + np.arange(n, dtype=np.uint64)
+    left[n] = 2**24
+    starts = np.arange(2**12, dtype=np.uint64) << np.uint64(12)
+    return left, (np.searchsorted(left, starts, side="right") - 1).astype(np.int64)
+
+
+def test_compiled_lookup_equals_the_numpy_lookup() -> None:
+    rng = np.random.default_rng(11)
+    for i in range(300):
+        n = int(rng.integers(1, 4097))
+        p = np.maximum(rng.random(n) ** int(rng.integers(1, 30)), 1e-9)
+        if i % 5 == 0:
+            p = np.exp(-np.arange(n) * rng.random())
+        p /= p.sum()
+        left, buckets = _ans_decode.lookup(p.tobytes())
+        ref_left, ref_buckets = _numpy_lookup(p)
+        assert np.array_equal(left, ref_left) and np.array_equal(buckets, ref_buckets)
