@@ -78,6 +78,17 @@ class Run:
         return int((self.scenario.get("servers") or {}).get("replicas") or 1)
 
     @property
+    def decode_cores(self) -> int:
+        """The decode pool's cores (``manifest.json``; 0 when the accelerators decode or the
+        run predates the pool)."""
+        return int(self.manifest.get("decode_cores") or 0)
+
+    @property
+    def assumptions(self) -> list[str]:
+        """What the run's times assumed beyond its inputs, in words (``manifest.json``)."""
+        return [str(a) for a in self.manifest.get("assumptions") or []]
+
+    @property
     def sim_time_s(self) -> float:
         """Simulated seconds the run covered: ``summary.json``'s ``sim_time_s``, else the last
         stage time any request reached (0.0 for a run without requests)."""

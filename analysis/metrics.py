@@ -48,7 +48,12 @@ def run_metrics(run: Run, slo_s: float | None = None) -> dict[str, float]:
     given."""
     steps = run.steps if run.task == "generate" else None
     figures = run_figures(
-        run.requests, run.servers, steps, replicas=run.replicas, sim_time_s=run.sim_time_s
+        run.requests,
+        run.servers,
+        steps,
+        replicas=run.replicas,
+        sim_time_s=run.sim_time_s,
+        decode_cores=run.decode_cores,
     )
     out: dict[str, float] = {}
     for key, value in figures.items():

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from models.codec_time import CodecTimes
 from models.durations import ModelCosts
 from models.hardware import HardwareSpec, get_hardware
 from scenarios.schema import Servers
@@ -70,7 +71,7 @@ def service_classes(groups: Sequence[GroupSetup], group_class: Sequence[int]) ->
     """The service class of every class number, from the first group that has it."""
     classes: dict[int, ServiceClass] = {}
     for g, klass in zip(groups, group_class, strict=True):
-        classes.setdefault(klass, ServiceClass(g.split, g.codec_id))
+        classes.setdefault(klass, ServiceClass(g.split, g.codec_id, g.codec_key))
     return [classes[k] for k in range(len(classes))]
 
 
@@ -83,8 +84,20 @@ class ServerSeeds:
     failure: np.random.SeedSequence
 
 
+def decode_pool_cores(servers: Servers) -> int:
+    """The decode pool's cores: per replica (``servers.decode.cores``, else the hardware
+    entry's ``host_cpu_cores``) times the replicas; 0 when the accelerators decode."""
+    if servers.decode.on == "gpu":
+        return 0
+    per_replica = servers.decode.cores
+    if per_replica is None:
+        per_replica = get_hardware(servers.hardware).host_cpu_cores
+    return max(1, per_replica) * servers.replicas
+
+
 def server_cost(
     costs: ModelCosts,
+    codec_times: CodecTimes,
     servers: Servers,
     groups: Sequence[GroupSetup],
     group_class: Sequence[int],
@@ -97,7 +110,8 @@ def server_cost(
         get_hardware(servers.hardware),
         servers.dtype,
         service_classes(groups, group_class),
-        decode_speedup=servers.decode_speedup,
+        codec_times,
+        decode_on=servers.decode.on,
         service=None
         if override is None
         else ServiceDraw(override.kind, override.mean_s, override.cv),

@@ -11,6 +11,7 @@ import simpy
 
 from fleet.core import GroupSetup, Task, Transfer
 from fleet.rows import RequestRows
+from models.codec_time import CodecTimes
 from models.durations import ModelCosts
 from scenarios.schema import Scenario
 from server.engine.jobs import Oracle
@@ -24,6 +25,7 @@ class Host(Protocol):
     env: simpy.Environment
     run_id: str
     costs: ModelCosts
+    codec_times: CodecTimes
     groups: list[GroupSetup]
     group_class: list[int]
     rows: RequestRows

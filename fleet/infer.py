@@ -1,10 +1,12 @@
 """``task: infer``: a request is one head pass on its device and one tail pass on a server.
 
-After its head the device encodes the IF (``models.durations.codec_encode_s``) and is free for
-its next request when the encode ends; the payload goes up, joins a request batch on the server
-pool (``server.replica.ServerPool``: routing, batch queues, failures), is decoded and runs the
-tail (``server.cost.ServerCost``), and the answer comes back down; the request completes when
-it reaches the device.
+After its head the device encodes the IF (``models.codec_time``: the fitted codec cost on the
+device's core) and is free for its next request when the encode ends; the payload goes up, is
+decoded on the servers' decode pool (``server.decode_pool``; with ``servers.decode.on: gpu``
+the batch decodes on the accelerator instead), joins a request batch on the server pool
+(``server.replica.ServerPool``: routing, batch queues, failures), runs the tail
+(``server.cost.ServerCost``), and the answer comes back down; the request completes when it
+reaches the device. ``t_server_enqueue_s`` is when its decode ends.
 
 Replica failures (``servers.failures``): the running batch's tails are never collected and its
 requests, with the failed replica's queue, are ``dropped`` (``replica_failed``) or enqueued
@@ -12,9 +14,10 @@ again through routing (``reroute``): replica, batch and server times are reset a
 ``t_server_enqueue_s`` becomes the failure instant, so the time lost shows in ``dispatch_s``
 (a full queue refuses a rerouted request like any other: ``queue_full``). ``server_busy_s``
 keeps each request's share of every batch it was in, cut ones included, so it still sums to
-the servers' busy time. The failure process never ends: with failures the loop stops when
-every request has its row. A tail whose ``result()`` raises ``ComputeFailed`` is ``failed``
-(reason ``tail: ...``) and the rest of its batch completes.
+the servers' busy time. A rerouted request is not decoded again. The failure process never
+ends: with failures the loop stops when every request has its row. A tail whose
+``result()`` raises ``ComputeFailed`` is ``failed`` (reason ``tail: ...``) and the rest of its
+batch completes.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import ServerSeeds, server_cost
+from fleet.core import ServerSeeds, decode_pool_cores, server_cost
 from fleet.rows import COMPLETED, DROPPED, FAILED, radio_energy_j
-from models.durations import codec_encode_s
 from server.batching import BatchPolicy
+from server.cost import IF
+from server.decode_pool import DecodePool
 from server.engine.jobs import ComputeFailed, HeadJob, HeadResult, Pending, TailJob, TailResult
 from server.replica import FailurePolicy, ServerPool
 
@@ -47,7 +51,13 @@ class Infer:
         servers = sim.scenario.servers
         failures = servers.failures
         self._reroute = failures is not None and failures.on_failure == "reroute"
-        self.cost = server_cost(sim.costs, servers, sim.groups, sim.group_class, seeds)
+        self.cost = server_cost(
+            sim.costs, sim.codec_times, servers, sim.groups, sim.group_class, seeds
+        )
+        self.decode_pool = None
+        if not self.cost.decodes_on_accelerator:
+            cores = decode_pool_cores(servers)
+            self.decode_pool = DecodePool(sim.env, cores=cores, on_decoded=self._decoded)
         self.server = ServerPool(
             sim.env,
             replicas=servers.replicas,
@@ -88,7 +98,9 @@ class Infer:
     def head_ended(self, rid: int, result: HeadResult) -> None:
         sim, rows = self.sim, self.rows
         g = sim.groups[rows.group_of[rid]]
-        encode_s = codec_encode_s(g.codec_id, result.raw_bytes, g.hardware.name)
+        encode_s = sim.codec_times.encode_s(
+            g.codec_key, result.raw_bytes, result.payload_bytes, g.hardware
+        )
         encode_end_s = sim.env.now + encode_s
         rows.raw_bytes[rid] = result.raw_bytes
         rows.payload_bytes[rid] = result.payload_bytes
@@ -102,7 +114,18 @@ class Infer:
         t = self.rows.t
         t["t_uplink_start_s"][rid] = start_s
         t["t_uplink_end_s"][rid] = now
-        t["t_server_enqueue_s"][rid] = now
+        pool = self.decode_pool
+        if pool is None:
+            self._decoded(rid)
+            return
+        head = self._heads[rid]
+        klass = self.sim.group_class[self.rows.group_of[rid]]
+        decode_s = self.cost.decode_s(klass, head.raw_bytes, head.payload_bytes)
+        self.rows.server_decode_s[rid] += decode_s
+        pool.submit(rid, decode_s)
+
+    def _decoded(self, rid: int) -> None:
+        self.rows.t["t_server_enqueue_s"][rid] = self.sim.env.now
         self._enqueue(rid)
 
     def _enqueue(self, rid: int) -> None:
@@ -110,16 +133,23 @@ class Infer:
             self.sim.finish(rid, DROPPED, "queue_full")
 
     # ------------------------------------------------------------------ the server
-    def _service_time(self, batch: list[int]) -> float:
+    def _ifs(self, batch: list[int]) -> list[IF]:
         klass = self.sim.group_class[self.rows.group_of[batch[0]]]
-        raw_bytes = float(sum(self._heads[rid].raw_bytes for rid in batch))
-        return self.cost.batch_s(klass, raw_bytes, len(batch))
+        heads = self._heads
+        return [(klass, heads[rid].raw_bytes, heads[rid].payload_bytes) for rid in batch]
+
+    def _service_time(self, batch: list[int]) -> float:
+        ifs = self._ifs(batch)
+        return self.cost.batch_s(ifs[0][0], ifs)
 
     def _batch_started(self, replica: int, batch: list[int], service_s: float) -> None:
         rows = self.rows
         now = self.sim.env.now
         size = len(batch)
         share_s = service_s / size
+        decode_share_s = 0.0
+        if self.cost.decodes_on_accelerator:
+            decode_share_s = self.cost.accelerator_decode_s(self._ifs(batch)) / size
         start, replicas, sizes, busy = (
             rows.t["t_server_start_s"],
             rows.replica,
@@ -134,6 +164,7 @@ class Infer:
             replicas[rid] = replica
             sizes[rid] = size
             busy[rid] += share_s  # a request cut by a replica failure keeps what it used
+            rows.server_decode_s[rid] += decode_share_s
             head = self._heads[rid]  # kept until the batch ends: a failure may need it again
             jobs.append(
                 TailJob(

@@ -75,6 +75,7 @@ class RequestRows:
         self.replica = np.full(n, -1, dtype=np.int32)
         self.batch_size = np.zeros(n, dtype=np.int32)
         self.server_busy_s = np.zeros(n)
+        self.server_decode_s = np.zeros(n)
         self.energy_j = np.zeros(n)
         self.agreement = nan.copy()
         self.status = np.zeros(n, dtype=np.int8)
@@ -146,6 +147,7 @@ class RequestRows:
             result_bytes=self.result_bytes[idx],
             batch_size=self.batch_size[idx],
             server_busy_s=self.server_busy_s[idx],
+            server_decode_s=self.server_decode_s[idx],
             device_energy_j=self.energy_j[idx] + radio_j,
             radio_energy_j=radio_j,
             agreement=self.agreement[idx],

@@ -18,7 +18,11 @@ A sequence is ``max_new_tokens`` greedy tokens after a ``seq_len``-token prompt.
 What the pipeline produces comes from the oracle in one ``GenJob`` per sequence, submitted
 when the prefill starts (results depend on the prompt, never on time); the loop spends its
 per-step bytes as the steps happen. Durations: the device's prefill and decode steps from
-``models.durations`` on the group's hardware; a server step from ``server.cost.ServerCost``.
+``models.durations`` on the group's hardware, its encodes from ``models.codec_time``; every IF
+that reaches the servers (prompt or token) is decoded on the decode pool
+(``server.decode_pool``) before its sequence is admitted or made ready, unless the accelerators
+decode (``servers.decode.on: gpu``, inside the step); a server step from
+``server.cost.ServerCost``.
 
 Records: ``requests.parquet`` (``records.tables.GENERATE_REQUESTS_SCHEMA``), one
 ``steps.parquet`` row per token that reached its device, and per-replica windows with tokens,
@@ -32,11 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import ServerSeeds, Transfer, server_cost
+from fleet.core import ServerSeeds, Transfer, decode_pool_cores, server_cost
 from fleet.rows import COMPLETED, DROPPED, Sink, radio_energy_j
 from fleet.steps import StepRows
-from models.durations import codec_encode_s
 from server.continuous_pool import ContinuousPool, kv_budget_bytes
+from server.decode_pool import DecodePool
 from server.engine.jobs import GenJob, GenResult, Pending
 
 if TYPE_CHECKING:
@@ -55,7 +59,13 @@ class Sequences:
         s = sim.scenario
         servers = s.servers
         self.new_tokens = s.model.new_tokens
-        self.cost = server_cost(sim.costs, servers, sim.groups, sim.group_class, seeds)
+        self.cost = server_cost(
+            sim.costs, sim.codec_times, servers, sim.groups, sim.group_class, seeds
+        )
+        self.decode_pool = None
+        if not self.cost.decodes_on_accelerator:
+            cores = decode_pool_cores(servers)
+            self.decode_pool = DecodePool(sim.env, cores=cores, on_decoded=self._decoded)
         blocks = sim.costs.num_blocks
         kv_per_token = [
             sim.costs.kv_bytes_per_token(c.split, blocks, servers.dtype) for c in self.cost.classes
@@ -130,7 +140,9 @@ class Sequences:
         sim, rows = self.sim, self.rows
         g = sim.groups[rows.group_of[rid]]
         self._gens[rid] = result
-        encode_s = codec_encode_s(g.codec_id, result.prompt_raw_bytes, g.hardware.name)
+        encode_s = sim.codec_times.encode_s(
+            g.codec_key, result.prompt_raw_bytes, result.prompt_payload_bytes, g.hardware
+        )
         rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
         rows.raw_bytes[rid] = result.prompt_raw_bytes
         nbytes = result.prompt_payload_bytes + result.setup_bytes
@@ -144,11 +156,11 @@ class Sequences:
         result = self._gens[rid]
         context = sim.scenario.model.seq_len + token + 1
         head_s, head_j = sim.costs.head_step(g.hardware, g.dtype, g.split, context)
-        encode_s = codec_encode_s(g.codec_id, result.step_raw_bytes, g.hardware.name)
+        nbytes = result.step_payload_bytes[token]
+        encode_s = sim.codec_times.encode_s(g.codec_key, result.step_raw_bytes, nbytes, g.hardware)
         rows.energy_j[rid] += head_j + g.hardware.active_power_w * encode_s
         rows.raw_bytes[rid] += result.step_raw_bytes
         self.steps.start(rid, now)
-        nbytes = result.step_payload_bytes[token]
         self._send_up(rid, nbytes, now + head_s + encode_s, self._frame_sent)
 
     def _send_up(self, rid: int, nbytes: int, at_s: float, done: Transfer) -> None:
@@ -167,27 +179,61 @@ class Sequences:
 
     # ------------------------------------------------------------------ the server
     def _prompt_arrived(self, rid: int) -> None:
-        t, now = self.rows.t, self.sim.env.now
-        t["t_uplink_end_s"][rid] = now
-        t["t_server_enqueue_s"][rid] = now
+        now = self.sim.env.now
+        self.rows.t["t_uplink_end_s"][rid] = now
         self.steps.arrived(rid, now)
-        if not self.server.receive(rid, self.sim.group_class[self.rows.group_of[rid]]):
+        result = self._gens[rid]
+        self._decode(rid, result.prompt_raw_bytes, result.prompt_payload_bytes)
+
+    def _frame_arrived(self, rid: int) -> None:
+        self.steps.arrived(rid, self.sim.env.now)
+        result = self._gens[rid]
+        token = int(self.tokens_done[rid]) - 1  # the frame of the token last delivered
+        self._decode(rid, result.step_raw_bytes, result.step_payload_bytes[token])
+
+    def _decode(self, rid: int, raw_bytes: float, payload_bytes: float) -> None:
+        """An IF of sequence ``rid`` arrived: decode it on the pool, or hand it on."""
+        pool = self.decode_pool
+        if pool is None:
+            self._decoded(rid)
+            return
+        klass = self.sim.group_class[self.rows.group_of[rid]]
+        decode_s = self.cost.decode_s(klass, raw_bytes, payload_bytes)
+        self.rows.server_decode_s[rid] += decode_s
+        pool.submit(rid, decode_s)
+
+    def _decoded(self, rid: int) -> None:
+        """The IF is decoded: a prompt's sequence is admitted, a token's made ready."""
+        klass = self.sim.group_class[self.rows.group_of[rid]]
+        if self.tokens_done[rid] > 0:
+            self.server.receive(rid, klass)
+            return
+        self.rows.t["t_server_enqueue_s"][rid] = self.sim.env.now
+        if not self.server.receive(rid, klass):
             self._end_sequence(rid)
             self.sim.finish(rid, DROPPED, "queue_full")
             return
         self.rows.replica[rid] = self.server.replica_of(rid)
 
-    def _frame_arrived(self, rid: int) -> None:
-        self.steps.arrived(rid, self.sim.env.now)
-        self.server.receive(rid, self.sim.group_class[self.rows.group_of[rid]])
-
     def _step_time(self, prefills: list[tuple[int, int]], decodes: list[tuple[int, int]]) -> float:
         """One replica step (``server.cost.ServerCost.step_s``) over the IFs in it."""
         klass, group_of, gens = self.sim.group_class, self.rows.group_of, self._gens
-        return self.cost.step_s(
-            [(klass[group_of[rid]], gens[rid].prompt_raw_bytes) for rid, _ in prefills],
-            [(klass[group_of[rid]], gens[rid].step_raw_bytes, ctx) for rid, ctx in decodes],
-        )
+        done = self.tokens_done
+        prompt_ifs = [
+            (klass[group_of[rid]], gens[rid].prompt_raw_bytes, gens[rid].prompt_payload_bytes)
+            for rid, _ in prefills
+        ]
+        token_ifs = [
+            (klass[group_of[rid]], gens[rid].step_raw_bytes, gens[rid].step_payload_bytes[t - 1])
+            for rid, t in ((rid, done[rid]) for rid, _ in decodes)
+        ]
+        if self.cost.decodes_on_accelerator:  # each sequence's share of the step's decode
+            share_s = self.cost.accelerator_decode_s([*prompt_ifs, *token_ifs])
+            share_s /= len(prefills) + len(decodes)
+            for rid, _ in [*prefills, *decodes]:
+                self.rows.server_decode_s[rid] += share_s
+        contexts = [ctx for _, ctx in decodes]
+        return self.cost.step_s(prompt_ifs, list(zip(token_ifs, contexts, strict=True)))
 
     def _on_step(self, r: int) -> Callable[[int, list[tuple[int, int]], float, float], None]:
         def on_step(

@@ -42,6 +42,7 @@ from fleet.infer import Infer
 from fleet.network.fleet_links import FleetLinks
 from fleet.rows import COMPLETED, DROPPED, FAILED, RequestRows, Sink
 from fleet.sequences import Sequences
+from models.codec_time import GPU_ASSUMPTION, CodecTimes, codec_id_of
 from models.durations import ModelCosts
 from models.hardware import get_hardware
 from scenarios.schema import Scenario
@@ -63,6 +64,8 @@ class SimOutput:
     failed: int = 0  # requests whose real compute failed (status failed)
     replica_failures: int = 0  # replica failures in [0, sim_time_s]
     replica_down_s: float = 0.0  # replica-seconds down in [0, sim_time_s]
+    #: what the run's times assume beyond its inputs, in words (manifest.json, the report)
+    assumptions: tuple[str, ...] = ()
 
 
 class Simulation:
@@ -93,6 +96,7 @@ class Simulation:
         arrival_ss, offset_ss, input_ss, trace_ss, route_ss, service_ss = seeds[:6]
         offline_ss, outage_ss, failure_ss = seeds[6:]
         self.costs = ModelCosts(scenario.model.name, scenario.model.seq_len)
+        self.codec_times = CodecTimes.read(scenario.codec_costs)
         self.groups = [
             self._setup(g, key) for g, key in zip(scenario.fleet, codec_keys, strict=True)
         ]
@@ -181,7 +185,20 @@ class Simulation:
             failed=rows.failed,
             replica_failures=replica_failures,
             replica_down_s=replica_down_s,
+            assumptions=self._assumptions(),
         )
+
+    def _assumptions(self) -> tuple[str, ...]:
+        out = []
+        times = self.codec_times
+        for key, used in sorted(times.substitutes.items()):
+            out.append(
+                f"codec {key} has no fitted cost: charged as {codec_id_of(used)}'s defaults "
+                f"({used}); fit it with slicer calibrate-codecs --codec '{key}'"
+            )
+        if self.scenario.servers.decode.on == "gpu":
+            out.append(GPU_ASSUMPTION)
+        return tuple(out)
 
     def _schedule_arrivals(self, first: int) -> None:
         self.at(float(self.rows.t_arrival[first]), self._arrivals, first)

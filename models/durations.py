@@ -1,15 +1,10 @@
-"""Simulated durations: head and tail time and energy from ``models.cost``, codec time from
-measured throughputs. Nothing here reads a clock.
+"""Simulated durations of the model: head and tail time and energy from ``models.cost``
+(codec time is ``models.codec_time``). Nothing here reads a clock.
 
 Head: ``range_cost(blocks[:split])`` on the group's hardware for one input of ``seq_len``
 tokens. Tail: ``range_cost(blocks[split:])`` on the server's hardware at the batch size (weights
 are read once per batch, so time per request falls with the batch). Both are cached per
 (split, batch). The ``ideal`` hardware entry costs nothing and loads no model.
-
-Codec time is ``raw_bytes / throughput`` with the throughputs below, measured with
-``benchmarks/codec_rd.py``'s tensors on one x86 core of the development machine (float32 IFs of
-0.6-1 MB): the same figures on every hardware entry except ``ideal``, where codecs take no time.
-A codec missing from the table is charged like ``fp32`` (a copy).
 """
 
 from __future__ import annotations
@@ -22,33 +17,7 @@ if TYPE_CHECKING:
     from models.hardware import HardwareSpec
     from models.split import BlockProfile, SplitModel
 
-#: codec id -> (encode, decode) bytes of float32 input per second on one x86 core.
-CODEC_BYTES_PER_S: dict[str, tuple[float, float]] = {
-    "fp32": (3.0e9, 4.5e9),
-    "fp16": (1.6e9, 2.2e9),
-    "bf16": (0.22e9, 3.0e9),
-    "int8": (0.53e9, 0.84e9),
-    "blockwise8": (3.0e9, 6.0e9),
-    "zstd": (0.83e9, 1.25e9),
-    "topk": (0.22e9, 0.29e9),
-    "rans": (0.12e9, 1.4e9),
-    "slicer": (27e6, 75e6),
-    "jpeg": (1.2e9, 1.2e9),
-    "webp": (0.3e9, 0.6e9),
-}
 IDEAL = "ideal"
-
-
-def codec_encode_s(codec_id: str, raw_bytes: float, hardware: str) -> float:
-    if hardware == IDEAL:
-        return 0.0
-    return raw_bytes / CODEC_BYTES_PER_S.get(codec_id, CODEC_BYTES_PER_S["fp32"])[0]
-
-
-def codec_decode_s(codec_id: str, raw_bytes: float, hardware: str) -> float:
-    if hardware == IDEAL:
-        return 0.0
-    return raw_bytes / CODEC_BYTES_PER_S.get(codec_id, CODEC_BYTES_PER_S["fp32"])[1]
 
 
 class ModelCosts:

@@ -31,6 +31,8 @@ Populations, and why:
   requests and ``server_busy_s_per_token`` over tokens delivered (``tokens``). Work spent on
   requests that later failed or were dropped is charged to those served, so that busy time
   per request = utilisation x replicas / throughput, the identity capacity planning uses.
+  The decode pool's figures (``decode_pool_utilization``, ``server_decode_s_per_request``)
+  are defined beside them in ``records.server_load``.
 * **Energy** per request is over every request (dropped ones spent energy too).
 * **Quality and batching** (``mean_agreement``, ``quality_change = 1 - mean_agreement``,
   ``mean_batch_size``) are over completed requests.
@@ -74,7 +76,22 @@ from records.columns import (
     status_is,
     uplink_done,
 )
+from records.server_load import (
+    decode_pool_utilization,
+    server_busy_s,
+    server_busy_s_per_request,
+    server_decode_s_per_request,
+    server_utilization,
+)
 from records.tables import STAGE_TIMES
+
+__all__ = [
+    "decode_pool_utilization",
+    "server_busy_s",
+    "server_busy_s_per_request",
+    "server_decode_s_per_request",
+    "server_utilization",
+]
 
 Figures = dict[str, float | int]
 
@@ -232,30 +249,18 @@ def reason_counts(requests: pa.Table) -> dict[str, dict[str, int]]:
     return out
 
 
-# -- servers ------------------------------------------------------------------------------------
-def server_busy_s(servers: pa.Table) -> float:
-    """Total ``busy_s`` of the servers table. Reads ``busy_s``."""
-    return float(column(servers, "busy_s", "servers").sum())
-
-
-def server_utilization(servers: pa.Table, replicas: int, sim_time_s: float) -> float:
-    """Total ``busy_s`` over ``replicas * sim_time_s`` (NaN when ``sim_time_s`` is 0). Reads
-    ``busy_s``."""
-    check_replicas(replicas)
-    return server_busy_s(servers) / (replicas * sim_time_s) if sim_time_s > 0 else NAN
-
-
-def server_busy_s_per_request(requests: pa.Table, servers: pa.Table) -> float:
-    """Total ``busy_s`` of the servers over completed requests. Reads ``status``; ``busy_s``."""
-    return ratio(server_busy_s(servers), int(completed(requests).sum()))
-
-
 # -- the run ------------------------------------------------------------------------------------
 def request_figures(
-    requests: pa.Table, servers: pa.Table, *, replicas: int, sim_time_s: float
+    requests: pa.Table,
+    servers: pa.Table,
+    *,
+    replicas: int,
+    sim_time_s: float,
+    decode_cores: int = 0,
 ) -> Figures:
     """Every figure of a run from its requests and servers tables (any task), in summary
-    order: counts, latency, throughput, servers, bytes, energy, quality, stages."""
+    order: counts, latency, throughput, servers, decode pool (``decode_cores``: its cores, 0
+    when the accelerators decode), bytes, energy, quality, stages."""
     check_replicas(replicas)
     check_sim_time_s(sim_time_s)
     out: Figures = {**counts(requests), **latency(requests)}
@@ -263,6 +268,8 @@ def request_figures(
         throughput_rps=throughput_rps(requests, sim_time_s),
         server_utilization=server_utilization(servers, replicas, sim_time_s),
         server_busy_s_per_request=server_busy_s_per_request(requests, servers),
+        decode_pool_utilization=decode_pool_utilization(requests, decode_cores, sim_time_s),
+        server_decode_s_per_request=server_decode_s_per_request(requests),
         uplink_bytes_per_request=uplink_bytes_per_request(requests),
         raw_bytes_per_request=raw_bytes_per_request(requests),
         compression_ratio=compression_ratio(requests),
@@ -283,10 +290,13 @@ def run_figures(
     *,
     replicas: int,
     sim_time_s: float,
+    decode_cores: int = 0,
 ) -> Figures:
     """Every figure of a run: ``request_figures``, then for a ``task: generate`` run (``steps``
     given) ``token_figures``."""
-    out = request_figures(requests, servers, replicas=replicas, sim_time_s=sim_time_s)
+    out = request_figures(
+        requests, servers, replicas=replicas, sim_time_s=sim_time_s, decode_cores=decode_cores
+    )
     if steps is not None:
         out.update(
             token_figures(requests, steps, servers, replicas=replicas, sim_time_s=sim_time_s)

@@ -37,6 +37,7 @@ def summarize(
     *,
     replicas: int,
     sim_time_s: float,
+    decode_cores: int = 0,
     replica_failures: int | None = None,
     replica_down_s: float | None = None,
 ) -> dict[str, Any]:
@@ -44,7 +45,12 @@ def summarize(
     generate``), its counts by reason, then ``replica_failures`` and ``replica_down_s`` when
     given."""
     out: dict[str, Any] = metrics.run_figures(
-        requests, servers, steps, replicas=replicas, sim_time_s=sim_time_s
+        requests,
+        servers,
+        steps,
+        replicas=replicas,
+        sim_time_s=sim_time_s,
+        decode_cores=decode_cores,
     )
     out.update(reason_counts(requests))
     if replica_failures is not None:
@@ -60,6 +66,7 @@ def summarize_run(
     replicas: int,
     generate: bool,
     sim_time_s: float,
+    decode_cores: int = 0,
     replica_failures: int | None = None,
     replica_down_s: float | None = None,
     facts: Mapping[str, Any] | None = None,
@@ -72,6 +79,7 @@ def summarize_run(
         read_table(run_dir / "steps.parquet") if generate else None,
         replicas=replicas,
         sim_time_s=sim_time_s,
+        decode_cores=decode_cores,
         replica_failures=replica_failures,
         replica_down_s=replica_down_s,
     )

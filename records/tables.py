@@ -45,6 +45,12 @@ STAGE_TIMES = (
 #:   offline when it arrived), "replica_failed" (its replica failed with on_failure: drop);
 #: - "failed": its real compute raised ``ComputeFailed``; reason "head: " or "tail: " and the
 #:   oracle's message.
+#:
+#: ``server_decode_s`` is the time spent decoding the request's IFs: decode-pool core-seconds
+#: (``servers.decode.on: cpu``; the decode pool is not the accelerators, so this is not in
+#: ``server_busy_s``) or its share of the accelerator's decode (``on: gpu``; part of
+#: ``server_busy_s`` there). With the pool, ``t_uplink_end_s`` to ``t_server_enqueue_s`` is the
+#: wait for a decode core plus the decode.
 REQUESTS_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -62,6 +68,7 @@ REQUESTS_SCHEMA = pa.schema(
         ("result_bytes", pa.int64()),
         ("batch_size", pa.int32()),
         ("server_busy_s", pa.float64()),
+        ("server_decode_s", pa.float64()),
         ("device_energy_j", pa.float64()),
         ("radio_energy_j", pa.float64()),
         ("agreement", pa.float64()),

@@ -8,10 +8,10 @@ PyYAML would silently collapse) are errors too. The sweep block is expanded once
 point is validated.
 
 Relative file paths in a scenario (``file:`` link traces, trace arrivals' ``path``,
-``replay_from``, also inside sweep values) are made absolute against the scenario file's
-directory (``base_dir`` for ``loads``, default the current directory); paths given in
-overrides are relative to the current directory, like any command-line argument. The returned
-scenario never depends on the working directory.
+``replay_from``, ``codec_costs``, also inside sweep values) are made absolute against the
+scenario file's directory (``base_dir`` for ``loads``, default the current directory); paths
+given in overrides are relative to the current directory, like any command-line argument. The
+returned scenario never depends on the working directory.
 
 Paths (in overrides and sweep keys) are read by ``scenarios.paths``.
 """
@@ -43,10 +43,20 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Loader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that also reads exponent floats without a dot (``2e9``, ``1e-3``) as
-    numbers, as YAML 1.2 does; YAML 1.1 would read them as strings."""
+    """SafeLoader read as YAML 1.2 does in two places: exponent floats without a dot
+    (``2e9``, ``1e-3``) are numbers, and only ``true``/``false`` are booleans, so that keys
+    and values such as ``on`` (``servers.decode.on``), ``off``, ``yes`` and ``no`` stay
+    strings; YAML 1.1 would read the first as strings and the rest as booleans."""
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -228,7 +238,7 @@ def _resolve(value: Any, steps: PathTuple, base_dir: Path) -> Any:
         return [_resolve(item, (*steps, index), base_dir) for index, item in enumerate(value)]
     if isinstance(value, str):
         match steps:
-            case ("replay_from",) | ("fleet", int(), "arrivals", "path"):
+            case ("replay_from",) | ("codec_costs",) | ("fleet", int(), "arrivals", "path"):
                 return _absolute(value, base_dir)
             case ("fleet", int(), "uplink" | "downlink", "trace") | (
                 "network",

@@ -50,6 +50,7 @@ from scenarios.schema_links import (
 )
 from scenarios.schema_servers import (
     Batching,
+    Decode,
     ReplicaFailures,
     Routing,
     Servers,
@@ -68,6 +69,7 @@ __all__ = [
     "Batching",
     "Cell",
     "CodecSpec",
+    "Decode",
     "DeviceGroup",
     "Dtype",
     "FieldError",
@@ -141,6 +143,11 @@ class Scenario(Strict):
     mode: Literal["real", "replay"] = "real"
     replay_from: str | None = Field(
         default=None, description="replay: a run or sweep directory, or a profile.parquet"
+    )
+    codec_costs: str | None = Field(
+        default=None,
+        description="a codec cost file (slicer calibrate-codecs --out) for codec times "
+        "(default: the bundled fits, measured on the development machine)",
     )
     model: ModelSpec
     codec: CodecSpec = Field(default_factory=lambda: CodecSpec(id="fp16"))

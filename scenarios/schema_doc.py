@@ -76,6 +76,8 @@ NOTES: dict[tuple[type[BaseModel], str], str] = {
     (s.Servers, "service"): "a what-if distribution of batch service time instead of the cost "
     "model (task: infer only)",
     (s.Servers, "failures"): "task: infer only",
+    (s.Servers, "decode"): "where the servers decode IFs: a decode pool of host CPU cores "
+    "beside the accelerators (default), or the accelerators themselves",
     (s.ServiceOverride, "kind"): "the distribution of a batch's service time",
     (s.ServiceOverride, "mean_s"): "mean service time of one batch",
 }
@@ -142,6 +144,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("`network.cells[]`", (s.Cell,)),
     Section("`servers`", (s.Servers,), "The server pool."),
     Section("`servers.batching`", (s.Batching,)),
+    Section("`servers.decode`", (s.Decode,)),
     Section("`servers.failures`", (s.ReplicaFailures,)),
     Section("`servers.service`", (s.ServiceOverride,)),
     Section("`record`", (s.Record,), "What the run records."),

@@ -1,5 +1,5 @@
 """The server pool of a scenario (``Servers``): replicas, hardware, batching, routing, queue
-limits, replica failures, a what-if service-time override and decode speed-up.
+limits, replica failures, a what-if service-time override and where IFs are decoded.
 """
 
 from __future__ import annotations
@@ -40,6 +40,31 @@ class ReplicaFailures(Strict):
     )
 
 
+class Decode(Strict):
+    """Where the servers decode IFs: a pool of host CPU cores beside the accelerators (each
+    IF on one core; ``cores`` per replica, pooled), or the accelerator itself."""
+
+    on: Literal["cpu", "gpu"] = Field(
+        default="cpu",
+        description="cpu: a decode pool of host cores, its own resource, before the batch "
+        "queue; gpu: on the accelerator, inside each batch's busy time (published figures, "
+        "an assumption the report names)",
+    )
+    cores: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="on: cpu: decode cores per replica (default: the server hardware "
+        "entry's host_cpu_cores)",
+    )
+
+    @model_validator(mode="after")
+    def _cores_on_cpu(self) -> Decode:
+        if self.on == "gpu" and self.cores is not None:
+            raise ValueError("cores counts host CPU cores: give it with on: cpu, or drop it")
+        return self
+
+
 Routing = Literal["shared-queue", "round-robin", "random", "least-loaded", "power-of-two"]
 
 
@@ -58,13 +83,7 @@ class Servers(Strict):
     failures: ReplicaFailures | None = Field(
         default=None, description="replicas fail and are repaired (default: never)"
     )
-    decode_speedup: float = Field(
-        default=1.0,
-        gt=0,
-        description="divides the codecs' decode time on the server, which is otherwise the "
-        "single-core x86 throughput measured for our implementation (e.g. 8 for an 8-core "
-        "decode pool; a guess until measured)",
-    )
+    decode: Decode = Field(default_factory=Decode)
     kv_cache_bytes: float | None = Field(
         default=None,
         gt=0,
@@ -75,6 +94,12 @@ class Servers(Strict):
     @model_validator(mode="before")
     @classmethod
     def _batching_none(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "decode_speedup" in data:
+            raise ValueError(
+                "decode_speedup is gone: servers decode on a decode pool of host CPU cores "
+                "(codec times from the fitted codec cost model); set servers.decode.cores "
+                "(cores per replica) or servers.decode.on: gpu instead"
+            )
         if isinstance(data, dict) and data.get("batching") == "none":
             return {**data, "batching": {}}
         return data

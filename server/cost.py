@@ -1,14 +1,19 @@
-"""The server cost model: how long a replica is busy with a batch or a step.
+"""The server cost model: how long a replica is busy with a batch or a step, and how long
+one IF's decode takes.
 
 A replica's busy time is the tail on its hardware (``models.durations.ModelCosts``: weights read
-once per batch or step) plus the codec's decode of every IF in it. Decode time is the codec's
-measured single-core throughput (``models.durations.codec_decode_s``) divided by
-``servers.decode_speedup``, a stand-in for a decode pool of that many cores (or a faster
-decoder); this module is the one place that reads it. A scenario's ``servers.service`` override
-replaces the whole model for request batching with drawn service times.
+once per batch or step). Where IFs are decoded is ``servers.decode``: on the decode pool of host
+CPU cores (``on: cpu``, ``server.decode_pool``), which is its own resource, so a batch's busy
+time is its tail alone and ``decode_s`` is one IF on one host core (the fitted codec cost model
+of ``models.codec_time``, scaled to the host CPU's score); or on the accelerator (``on: gpu``),
+where every batch and step adds the decode of its IFs at the published GPU figures of
+``models.codec_time.gpu_decode_s``. This module is the one place that decides which. A
+scenario's ``servers.service`` override replaces the whole model for request batching with
+drawn service times.
 
-A *class* is one (split, codec) pair: requests of one class can share a batch. Classes are
-numbered by the caller in first-seen order.
+A *class* is one (split, codec setting) pair: requests of one class can share a batch. Classes
+are numbered by the caller in first-seen order. An IF is given as (class, raw bytes, payload
+bytes).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.durations import ModelCosts, codec_decode_s
+from models.codec_time import CodecTimes, gpu_decode_s
+from models.durations import ModelCosts
 from models.hardware import HardwareSpec
+
+IF = tuple[int, float, float]  # (class, raw bytes, payload bytes)
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class ServiceDraw:
 class ServiceClass:
     split: int
     codec_id: str
+    codec_key: str
 
 
 class ServerCost:
@@ -46,52 +55,57 @@ class ServerCost:
         hardware: HardwareSpec,
         dtype: str,
         classes: Sequence[ServiceClass],
+        codec_times: CodecTimes,
         *,
-        decode_speedup: float = 1.0,
+        decode_on: str = "cpu",
         service: ServiceDraw | None = None,
         rng: np.random.Generator | None = None,
     ) -> None:
-        if not (math.isfinite(decode_speedup) and decode_speedup > 0):
-            raise ValueError(f"decode_speedup must be finite and > 0, got {decode_speedup!r}")
+        if decode_on not in ("cpu", "gpu"):
+            raise ValueError(f"decode_on must be cpu or gpu, got {decode_on!r}")
         hardware.peak(dtype)  # an unknown dtype fails here, before the run starts
         self.costs = costs
         self.hardware = hardware
         self.dtype = dtype
         self.classes = list(classes)
-        self.decode_speedup = decode_speedup
+        self.codec_times = codec_times
+        for c in self.classes:
+            codec_times.resolve(c.codec_key)  # a codec with no fitted cost fails here
+        self.decodes_on_accelerator = decode_on == "gpu"
         self._service = service
         self._rng = rng if rng is not None else np.random.default_rng(0)
 
-    def decode_pool_s(self, single_core_s: float) -> float:
-        """Seconds the decode pool takes for work one core does in ``single_core_s``."""
-        return single_core_s / self.decode_speedup
+    def decode_s(self, klass: int, raw_bytes: float, payload_bytes: float) -> float:
+        """One IF's decode on one host core (the decode pool's time for it)."""
+        key = self.classes[klass].codec_key
+        return self.codec_times.decode_s(key, raw_bytes, payload_bytes, self.hardware)
 
-    def batch_s(self, klass: int, raw_bytes: float, batch: int) -> float:
-        """A request batch of ``batch`` IFs of ``klass`` holding ``raw_bytes`` in all: decode,
-        then the tail at that batch size (or a drawn service time)."""
+    def accelerator_decode_s(self, ifs: Sequence[IF]) -> float:
+        """The accelerator's decode of ``ifs`` in one batch or step: 0 unless it decodes (and
+        with drawn service times, which replace the whole model)."""
+        if not self.decodes_on_accelerator or self._service is not None or not ifs:
+            return 0.0
+        ids = [self.classes[k].codec_id for k, _, _ in ifs]
+        return gpu_decode_s(ids, [r for _, r, _ in ifs], [p for _, _, p in ifs], self.hardware)
+
+    def batch_s(self, klass: int, ifs: Sequence[IF]) -> float:
+        """A request batch of ``ifs`` of ``klass``: the tail at that batch size, after the
+        accelerator's decode where it decodes (or a drawn service time)."""
         if self._service is not None:
             return _draw(self._service, self._rng)
-        c = self.classes[klass]
-        decode_s = self.decode_pool_s(codec_decode_s(c.codec_id, raw_bytes, self.hardware.name))
-        return decode_s + self.costs.tail_s(self.hardware, self.dtype, c.split, batch)
+        split = self.classes[klass].split
+        tail_s = self.costs.tail_s(self.hardware, self.dtype, split, len(ifs))
+        return self.accelerator_decode_s(ifs) + tail_s
 
-    def step_s(
-        self,
-        prefills: Sequence[tuple[int, float]],
-        decodes: Sequence[tuple[int, float, int]],
-    ) -> float:
-        """One continuous-batching step: ``prefills`` as (class, prompt IF raw bytes),
-        ``decodes`` as (class, token IF raw bytes, context tokens with the new one). Per class,
-        the batched prefill tail and one decode step; plus the decode of every IF."""
-        name = self.hardware.name
+    def step_s(self, prefills: Sequence[IF], decodes: Sequence[tuple[IF, int]]) -> float:
+        """One continuous-batching step: ``prefills`` (prompt IFs) and ``decodes`` (token IFs
+        with the context in tokens, the new one included). Per class, the batched prefill tail
+        and one decode step; plus the accelerator's decode of every IF where it decodes."""
         by_class: dict[int, tuple[list[int], list[int]]] = {}
-        single_core_s = 0.0
-        for klass, raw_bytes in prefills:
+        for klass, _, _ in prefills:
             by_class.setdefault(klass, ([], []))[0].append(1)
-            single_core_s += codec_decode_s(self.classes[klass].codec_id, raw_bytes, name)
-        for klass, raw_bytes, context in decodes:
+        for (klass, _, _), context in decodes:
             by_class.setdefault(klass, ([], []))[1].append(context)
-            single_core_s += codec_decode_s(self.classes[klass].codec_id, raw_bytes, name)
         tail_s = 0.0
         for klass, (prefilled, contexts) in by_class.items():
             split = self.classes[klass].split
@@ -99,7 +113,8 @@ class ServerCost:
                 tail_s += self.costs.tail_s(self.hardware, self.dtype, split, len(prefilled))
             if contexts:
                 tail_s += self.costs.tail_step_s(self.hardware, self.dtype, split, contexts)
-        return self.decode_pool_s(single_core_s) + tail_s
+        ifs = [*prefills, *(f for f, _ in decodes)]
+        return self.accelerator_decode_s(ifs) + tail_s
 
 
 def _draw(service: ServiceDraw, rng: np.random.Generator) -> float:

@@ -17,6 +17,7 @@ calls. Whether a weights package is installed shows when a real run loads the mo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from scenarios.errors import Problem, ScenarioError
 from scenarios.schema import CodecSpec, LinkSpec, Scenario, TraceArrivals
@@ -38,6 +39,7 @@ class _Names:
         self.blocks: dict[str, int | str] = {}  # model name -> num_blocks, or why it failed
         self.tasks: dict[str, str] = {}  # model name -> its task (causal-lm, ...)
         self.codecs: dict[str, str | None] = {}  # config repr -> why it failed, or None
+        self.costs: dict[str | None, Any] = {}  # codec cost file -> CodecTimes, or why not
 
     def num_blocks(self, name: str) -> int | str:
         if name not in self.blocks:
@@ -59,6 +61,27 @@ class _Names:
                 self.codecs[key] = str(exc)
         return self.codecs[key]
 
+    def codec_cost_problem(self, path: str | None, spec: CodecSpec) -> str | None:
+        """Why ``spec`` has no codec time in the cost file ``path`` (None: the bundled one)."""
+        from models.codec_time import CodecTimes
+        from server.engine.jobs import codec_key
+
+        if path not in self.costs:
+            try:
+                self.costs[path] = CodecTimes.read(path)
+            except ValueError as exc:
+                self.costs[path] = str(exc)
+        times = self.costs[path]
+        if isinstance(times, str):
+            return times
+        if self.codec_problem(spec) is not None:
+            return None  # reported as a codec problem
+        try:
+            times.resolve(codec_key(self.codec.get_codec(spec.config()).get_config()))
+        except ValueError as exc:
+            return str(exc)
+        return None
+
 
 def check(scenario: Scenario) -> None:
     """Raise ``ScenarioError`` listing every unknown name and missing file in ``scenario``."""
@@ -79,7 +102,7 @@ def check(scenario: Scenario) -> None:
 
 def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
     problems, blocks = _model(scenario, names)
-    problems += _codec(scenario.codec, "codec", names)
+    problems += _codec(scenario.codec, "codec", names, scenario.codec_costs)
     for i in range(len(scenario.fleet)):
         problems += _group(scenario, i, blocks, names)
     for i, cell in enumerate(scenario.network.cells):
@@ -146,7 +169,7 @@ def _group(scenario: Scenario, i: int, blocks: int | str | None, names: _Names) 
         )
     problems += _hardware(group.hardware, group.dtype, where, "device", names)
     if group.codec is not None:
-        problems += _codec(group.codec, f"{where}.codec", names)
+        problems += _codec(group.codec, f"{where}.codec", names, scenario.codec_costs)
     if isinstance(group.arrivals, TraceArrivals):
         problems += _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
     problems += _link_files(group.uplink, f"{where}.uplink")
@@ -174,8 +197,10 @@ def _hardware(name: str, dtype: str, where: str, side: str, names: _Names) -> li
     return []
 
 
-def _codec(spec: CodecSpec, where: str, names: _Names) -> list[Problem]:
-    why = names.codec_problem(spec)
+def _codec(spec: CodecSpec, where: str, names: _Names, costs: str | None) -> list[Problem]:
+    why = names.codec_problem(spec) or names.codec_cost_problem(costs, spec)
+    if why is not None and costs is not None and why.startswith(costs):
+        return [Problem("codec_costs", why)]  # the file itself is wrong
     return [] if why is None else [Problem(where, why)]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleet.core import decode_pool_cores
 from fleet.run import rundir
 from fleet.run.progress import RunProgress
 from fleet.run.rundir import CALIBRATION_DIR
@@ -74,13 +75,20 @@ def run_one(
         replicas=scenario.servers.replicas,
         generate=scenario.model.task == "generate",
         sim_time_s=output.sim_time_s,
+        decode_cores=decode_pool_cores(scenario.servers),
         replica_failures=output.replica_failures,
         replica_down_s=output.replica_down_s,
         facts={"events": output.events, **oracle_counts(before, output.oracle)},
     )
     rundir.write_json(out / "summary.json", summary)
     wall_s = time.perf_counter() - wall_start
-    manifest.update(status="complete", ended_at=rundir.now(), wall_s=wall_s)
+    manifest.update(
+        status="complete",
+        ended_at=rundir.now(),
+        wall_s=wall_s,
+        decode_cores=decode_pool_cores(scenario.servers),
+        assumptions=list(output.assumptions),
+    )
     rundir.write_json(out / "manifest.json", manifest)
     if not quiet:
         print(

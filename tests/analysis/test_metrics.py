@@ -99,6 +99,7 @@ def full_requests() -> pa.Table:
         raw_bytes=[1000] * n,
         result_bytes=[4] * n,
         batch_size=[1, 1, 1, 1, 0, 0],
+        server_decode_s=[1e-4] * n,
         radio_energy_j=[0.0] * n,
         reason=["", "", "", "", "queue_full", "head: boom"],
     )

@@ -35,7 +35,14 @@ TIMES = [
 def test_requests_schema_columns_in_order() -> None:
     head = ["run_id", "request_id", "device_id", "group", "model", "split", "codec", "input_id"]
     tail = ["raw_bytes", "payload_bytes", "result_bytes", "batch_size", "server_busy_s"]
-    tail += ["device_energy_j", "radio_energy_j", "agreement", "status", "reason"]
+    tail += [
+        "server_decode_s",
+        "device_energy_j",
+        "radio_energy_j",
+        "agreement",
+        "status",
+        "reason",
+    ]
     assert REQUESTS_SCHEMA.names == [*head, "replica_id", *TIMES, *tail]
     types = dict(zip(REQUESTS_SCHEMA.names, REQUESTS_SCHEMA.types, strict=True))
     assert types["split"] == pa.int32() and types["replica_id"] == pa.int32()

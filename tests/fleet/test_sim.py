@@ -302,18 +302,48 @@ def test_radio_energy_follows_the_lte_model(tmp_path: Path) -> None:
     assert requests(without.path)[0]["radio_energy_j"] == 0.0
 
 
-def test_decode_speedup_divides_the_servers_codec_time(tmp_path: Path) -> None:
-    from models.durations import CODEC_BYTES_PER_S, ModelCosts
+def test_the_decode_pool_delays_a_request_by_its_decode_off_the_accelerator(
+    tmp_path: Path,
+) -> None:
+    from models.codec_time import CodecTimes, gpu_decode_s
+    from models.durations import ModelCosts
     from models.hardware import get_hardware
-    from tests.fleet.simkit import MODEL, simulate
+    from tests.fleet.simkit import MODEL, fp32_key, simulate
 
-    profile = write_profile(tmp_path, raw_bytes=4_000_000)
-    busy = {}
-    for speedup in (1.0, 4.0):
-        s = scenario(profile, servers={"hardware": "h100-sxm", "decode_speedup": speedup})
-        _, rows = simulate(s)
-        busy[speedup] = rows[0]["server_busy_s"]
-    tail_s = ModelCosts(MODEL, 8).tail_s(get_hardware("h100-sxm"), "fp16", 4, 1)
-    decode_s = 4_000_000 / CODEC_BYTES_PER_S["fp32"][1]
-    assert busy[1.0] == pytest.approx(tail_s + decode_s)
-    assert busy[4.0] == pytest.approx(tail_s + decode_s / 4)
+    profile = write_profile(tmp_path, raw_bytes=4_000_000, payload_bytes=[4_000_100])
+    h100 = get_hardware("h100-sxm")
+    tail_s = ModelCosts(MODEL, 8).tail_s(h100, "fp16", 4, 1)
+    decode_s = CodecTimes.read().decode_s(fp32_key(), 4_000_000, 4_000_100, h100)
+    assert decode_s > 1e-4  # a 4 MB decode on one host core is not free
+
+    _, (row,) = simulate(scenario(profile, servers={"hardware": "h100-sxm"}))
+    assert row["server_busy_s"] == pytest.approx(tail_s)  # the pool is not the accelerator
+    assert row["server_decode_s"] == pytest.approx(decode_s)
+    waited_s = row["t_server_enqueue_s"] - row["t_uplink_end_s"]
+    assert waited_s == pytest.approx(decode_s)
+
+    on_gpu = scenario(profile, servers={"hardware": "h100-sxm", "decode": {"on": "gpu"}})
+    _, (row,) = simulate(on_gpu)
+    gpu_s = gpu_decode_s(["fp32"], [4_000_000.0], [4_000_100.0], h100)
+    assert row["server_busy_s"] == pytest.approx(tail_s + gpu_s)
+    assert row["server_decode_s"] == pytest.approx(gpu_s)
+    assert row["t_server_enqueue_s"] == row["t_uplink_end_s"]
+
+
+def test_a_device_encodes_at_its_cpu_score(tmp_path: Path) -> None:
+    from models.codec_time import CodecTimes
+    from models.hardware import get_hardware
+    from tests.fleet.simkit import fp32_key, simulate
+
+    profile = write_profile(tmp_path, raw_bytes=4_000_000, payload_bytes=[4_000_100])
+    times = CodecTimes.read()
+    encode = {}
+    for hardware in ("flagship-phone", "raspberry-pi-5"):
+        _, (row,) = simulate(scenario(profile, fleet0={"hardware": hardware}))
+        encode[hardware] = row["t_uplink_start_s"] - row["t_head_end_s"]
+        spec = get_hardware(hardware)
+        assert encode[hardware] == pytest.approx(
+            times.encode_s(fp32_key(), 4_000_000, 4_000_100, spec)
+        )
+    # a Pi 5 core scores about a third of a Snapdragon 8 Gen 3's prime core
+    assert encode["raspberry-pi-5"] > 2.5 * encode["flagship-phone"]

@@ -272,13 +272,25 @@ def test_a_replayed_generate_run_spends_the_recorded_bytes(tmp_path: Path) -> No
     assert set(steps.column("payload_bytes").to_pylist()) == {120, 320, 50, 60, 70, 80}
 
 
-def test_decode_speedup_divides_the_codec_time_of_a_step() -> None:
-    def busy_s(speedup: float) -> float:
-        s = _scenario(servers={"hardware": "h100-sxm", "decode_speedup": speedup})
-        return float(sum(r["server_busy_s"] for r in _run(s)[1]))
+def test_every_if_of_a_sequence_is_decoded_on_the_pool_or_in_the_step() -> None:
+    from models.codec_time import CodecTimes, gpu_decode_s
+    from models.hardware import get_hardware
+    from tests.fleet.simkit import fp32_key
 
-    from models.durations import CODEC_BYTES_PER_S
+    h100 = get_hardware("h100-sxm")
+    _, (row,), _, _ = _run(_scenario(servers={"hardware": "h100-sxm"}))
+    times = CodecTimes.read()
+    # the prompt (8 x 2304 B float32, 100 B) and two frames: each IF on one pool core
+    expected_s = times.decode_s(fp32_key(), 8 * 2304, PROMPT_BYTES, h100) + sum(
+        times.decode_s(fp32_key(), 2304, f, h100) for f in FRAMES
+    )
+    assert row["server_decode_s"] == pytest.approx(expected_s)
+    pool_busy_s = row["server_busy_s"]
 
-    # one sequence: the prompt (8 x 2304 B) and two steps (2304 B each) are decoded as fp32
-    decode_s = (8 * 2304 + 2 * 2304) / CODEC_BYTES_PER_S["fp32"][1]
-    assert busy_s(1.0) - busy_s(2.0) == pytest.approx(decode_s / 2)
+    on_gpu = _scenario(servers={"hardware": "h100-sxm", "decode": {"on": "gpu"}})
+    _, (row,), _, _ = _run(on_gpu)
+    gpu_s = gpu_decode_s(["fp32"], [8 * 2304.0], [float(PROMPT_BYTES)], h100) + sum(
+        gpu_decode_s(["fp32"], [2304.0], [float(f)], h100) for f in FRAMES
+    )
+    assert row["server_decode_s"] == pytest.approx(gpu_s)
+    assert row["server_busy_s"] == pytest.approx(pool_busy_s + gpu_s)

@@ -1,11 +1,11 @@
-"""Simulated durations from the cost model: heads, tails, decode steps, KV bytes, codec time."""
+"""Simulated durations from the cost model: heads, tails, decode steps, KV bytes."""
 
 from __future__ import annotations
 
 import pytest
 
 from models.cost import range_cost
-from models.durations import ModelCosts, codec_decode_s, codec_encode_s
+from models.durations import ModelCosts
 from models.hardware import get_hardware
 from models.zoo import load
 
@@ -47,10 +47,3 @@ def test_kv_bytes_per_token_sums_the_blocks() -> None:
     expected = sum(p.kv_bytes_per_token for p in profiles[16:])
     assert costs.kv_bytes_per_token(16, len(profiles)) == expected > 0
     assert costs.kv_bytes_per_token(0, 0) == 0.0
-
-
-def test_codec_time_is_bytes_over_throughput_and_free_on_ideal_hardware() -> None:
-    assert codec_encode_s("slicer", 27e6, "flagship-phone") == pytest.approx(1.0)
-    assert codec_decode_s("fp16", 2.2e9, "h100-sxm") == pytest.approx(1.0)
-    assert codec_encode_s("slicer", 1e9, "ideal") == 0.0
-    assert codec_encode_s("no-such-codec", 3e9, "laptop-cpu") == pytest.approx(1.0)  # as fp32

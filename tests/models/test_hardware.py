@@ -96,6 +96,8 @@ def test_numeric_strings_are_numbers() -> None:
         ({"peak_flops_per_s": {"fp16": 1.0}}, "'toy': peak_flops_per_s must list fp32"),
         ({"kind": "phone"}, "'toy': kind must be one of"),
         ({"active_power_w": 0.5}, "'toy': active_power_w (0.5) is below idle_power_w"),
+        ({"host_cpu_cores": 2.5}, "'toy': host_cpu_cores must be a whole number of cores"),
+        ({"cpu_core_score": 0.0}, "'toy': cpu_core_score must be > 0"),
     ],
 )
 def test_bad_entries_name_entry_and_field(changes: dict[str, Any], message: str) -> None:
@@ -133,3 +135,12 @@ def test_load_catalog_reads_a_user_file(tmp_path: Path) -> None:
     spec = get_hardware("l4")
     assert read_entries()["l4"] == spec.to_dict()
     assert isinstance(spec, HardwareSpec)
+
+
+def test_cpu_score_and_host_cores_are_optional_with_stated_meanings() -> None:
+    spec = get_hardware("toy", {"toy": toy_fields()})
+    assert math.isnan(spec.cpu_core_score) and spec.host_cpu_cores == 1
+    assert "cpu_core_score" not in spec.to_dict()  # left out stays left out
+    h100 = get_hardware("h100-sxm")
+    assert h100.host_cpu_cores == 14 and h100.cpu_core_score > 0
+    assert get_hardware("ideal").cpu_core_score == math.inf

@@ -86,6 +86,7 @@ def _recomputed(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
         read_table(run_dir / "steps.parquet") if generate else None,
         replicas=manifest["scenario"]["servers"]["replicas"],
         sim_time_s=summary["sim_time_s"],
+        decode_cores=manifest["decode_cores"],
     )
 
 

@@ -128,3 +128,17 @@ def test_prompts_choose_a_causal_lms_text() -> None:
     assert "mobilenetv2 is a image-classification model" in problem.message
     assert "remove prompts: lee-test" in problem.message
     check(load(BASE, ["model.name=mobilenetv2", "fleet[0].split=3", "fleet[1].split=0"]))
+
+
+def test_a_codec_cost_file_must_read_and_cover_the_codecs(tmp_path: Path) -> None:
+    from models.codec_cost import CallCost, CodecCosts
+
+    (problem,) = check_problems(f"codec_costs={tmp_path / 'none.yaml'}")
+    assert problem.path == "codec_costs" and "not a codec cost file" in problem.message
+    cost = CallCost(1e-5, 1e-9, 0.0)
+    only_int8 = CodecCosts(
+        {'{"id":"int8"}': {"encode": cost, "decode": cost}}, defaults={"int8": '{"id":"int8"}'}
+    ).write(tmp_path / "costs.yaml")
+    problems = check_problems(f"codec_costs={only_int8}", "fleet[0].codec=int8")
+    assert [p.path for p in problems] == ["codec"]  # the fp16 that fleet[1] uses has no fit
+    assert "slicer calibrate-codecs --codec" in problems[0].message

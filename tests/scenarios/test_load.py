@@ -256,7 +256,7 @@ def test_override_problems_say_which_override() -> None:
     assert [str(p) for p in found] == [  # in the schema's field order
         "fleet[0].count: must be >= 1, got 0 (from --set fleet[0].count=0)",
         "servers.colour: unknown key; allowed here: replicas, hardware, dtype, batching, "
-        "routing, queue_limit, service, failures, decode_speedup, kv_cache_bytes "
+        "routing, queue_limit, service, failures, decode, kv_cache_bytes "
         "(from --set servers.colour=red)",
     ]
     bad = one(TEXT, "fleet[3].count=1")
@@ -317,3 +317,15 @@ def test_json_schema_describes_the_scenario() -> None:
 def test_importing_scenarios_does_not_import_torch() -> None:
     code = "import scenarios, sys; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_decode_speedup_is_gone_and_says_what_replaces_it() -> None:
+    bad = one(TEXT, "servers.decode_speedup=8")
+    assert bad.path == "servers"
+    assert "servers.decode.cores" in bad.message and "on: gpu" in bad.message
+
+
+def test_decode_cores_count_host_cpus() -> None:
+    bad = one(TEXT, "servers.decode={on: gpu, cores: 8}")
+    assert bad.path == "servers.decode" and "give it with on: cpu" in bad.message
+    assert one(TEXT, "servers.decode.cores=0").path == "servers.decode.cores"
