@@ -40,6 +40,8 @@ LABELS = {
     "server_utilization": "server utilisation (share of replica time)",
     "server_busy_s_per_request": "server busy time (s/request)",
     "server_busy_s_per_token": "server busy time (s/token)",
+    "decode_pool_utilization": "decode pool utilisation (share of its core time)",
+    "server_decode_s_per_request": "server decode (core-s/request)",
     "uplink_bytes_per_request": "uplink (bytes/request)",
     "uplink_bits_per_token": "uplink (bits/token)",
     "raw_bytes_per_request": "raw IF (bytes/request)",

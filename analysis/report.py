@@ -26,6 +26,7 @@ from analysis.report_html import Section, Table, Text
 from analysis.report_parts import (
     STAGES_CAPTION,
     FigureSaver,
+    assumptions_section,
     by_split_codec,
     column,
     latency_s,
@@ -134,6 +135,9 @@ def _run_document(run: Run, figures: FigureSaver, slo_s: float | None) -> doc.Do
     reasons = _reasons_table(run.summary)
     if reasons is not None:
         sections.append(Section("Drops and failures", [reasons]))
+    assumptions = assumptions_section([run.manifest])
+    if assumptions is not None:
+        sections.append(assumptions)
     sections += [scenario_section(run.scenario, ""), versions_section(run)]
     return doc.Document(f"Run report: {run.name}", sections, subtitle=str(run.path))
 

@@ -23,7 +23,7 @@ from analysis import plots
 from analysis import report_html as doc
 from analysis.load import Run, Sweep
 from analysis.metrics import codec_label
-from analysis.report_html import Code, Section, Table
+from analysis.report_html import Code, Section, Table, Text
 
 #: The keys that say what a point is, in the order tables show them.
 LABEL_KEYS = ("devices", "replicas", "split", "codec")
@@ -102,12 +102,29 @@ def what_was_run(results: Run | Mapping[str, Any]) -> str:
     else:
         length = f"{s.get('requests_per_device')} requests per device"
     source = f" from {s.get('replay_from')}" if s.get("mode") == "replay" else ""
+    decode = servers.get("decode") or {}
+    if decode.get("on") == "gpu":
+        decoding = "IFs are decoded on the accelerators"
+    else:
+        cores = decode.get("cores") or "the hardware entry's host"
+        decoding = f"IFs are decoded on a pool of {cores} CPU cores per replica"
     return (
         f"Model {model.get('name')} (task {model.get('task', 'infer')}). Devices: "
         f"{'; '.join(groups)}. Servers: {servers.get('replicas', 1)} x {servers.get('hardware')} "
         f"({servers.get('dtype')}, batches up to {batching.get('max_batch', 1)}, routing "
-        f"{servers.get('routing')}). {length}, {s.get('mode')} mode{source}."
+        f"{servers.get('routing')}); {decoding}. {length}, {s.get('mode')} mode{source}."
     )
+
+
+def assumptions_section(manifests: Sequence[Mapping[str, Any]]) -> Section | None:
+    """What the runs' times assumed beyond their inputs (``manifest.json``), each once."""
+    found: dict[str, None] = {}
+    for m in manifests:
+        for text in m.get("assumptions") or []:
+            found[str(text)] = None
+    if not found:
+        return None
+    return Section("Assumptions", [Text(a) for a in found])
 
 
 def _arrivals_text(a: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from analysis.report_parts import (
     LABEL_KEYS,
     STAGES_CAPTION,
     FigureSaver,
+    assumptions_section,
     by_split_codec,
     latency_s,
     read_manifest,
@@ -45,6 +46,7 @@ POINT_METRICS = (
     "p95_latency_s",
     "throughput_rps",
     "server_utilization",
+    "decode_pool_utilization",
     "uplink_bytes_per_request",
     "mean_agreement",
     "drop_rate",
@@ -62,7 +64,11 @@ def sweep_document(sweep: Sweep, figures: FigureSaver, slo_s: float | None) -> d
     rows = sweep_rows(sweep, slo_s)
     scenario = scenario_of(sweep)
     generate = any(r.get("task") == "generate" for r in rows)
-    sections = [_sweep_header(sweep, scenario), Section("Points", [_points_table(sweep, rows)])]
+    sections = [_sweep_header(sweep, scenario)]
+    assumptions = assumptions_section([read_manifest(sweep.path / p) for p in sweep.names])
+    if assumptions is not None:
+        sections.append(assumptions)
+    sections.append(Section("Points", [_points_table(sweep, rows)]))
     if rows:
         sections.append(scaling_section(rows, figures, slo_s, generate))
         if slo_s is not None:

@@ -397,3 +397,14 @@ def test_labels_carry_units() -> None:
     assert label("uplink_bytes_per_request") == "uplink (bytes/request)"
     assert label("radio_energy_j") == "radio energy (J)"
     assert label("queue_wait_s") == "queue wait (s)"
+
+
+def test_a_run_report_names_what_its_times_assumed(run_dir: Path, tmp_path: Path) -> None:
+    path = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["assumptions"] = ["decode on the accelerator is not measured"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    _, html, md = _report(path)
+    assert "Assumptions" in Page(html).headings
+    assert "decode on the accelerator is not measured" in md
+    assert "decode pool utilisation" in md
