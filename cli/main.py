@@ -5,6 +5,7 @@
     slicer profile MODEL [--seq-len N]  per-block FLOPs, bytes and IF sizes
     slicer calibrate MODEL              fit a hardware entry to this machine's measured times
     slicer eval --model M --split S --codec JSON   task quality through the split
+    slicer eval ... --tasks piqa,hellaswag [--limit N]   benchmark accuracy (lm-eval harness)
     slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--address A] [--local]
     slicer validate FILE [--set k=v]...  check a scenario (and every sweep point) without running
     slicer schema [--markdown [--write README.md]]   the scenario file's JSON schema, or its
@@ -77,6 +78,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.tasks is not None:  # benchmark accuracy through lm-evaluation-harness
+        from cli.eval import cmd_eval_tasks
+
+        return cmd_eval_tasks(args)
     import codec
     import models
     from models.quality import evaluate
@@ -230,6 +235,9 @@ def _add_model_commands(sub: Any) -> None:
     p.add_argument("--split", type=int, required=True)
     p.add_argument("--codec", type=_json_arg, default=None, help='e.g. \'{"id": "slicer"}\'')
     p.add_argument("--limit", type=int, default=None, help="fewer samples, for a quick look")
+    p.add_argument("--tasks", default=None, help="benchmarks, e.g. piqa,hellaswag (or all)")
+    p.add_argument("--seed", type=int, default=0, help="which --limit examples (with --tasks)")
+    p.add_argument("--out", default=None, help="results folder (with --tasks)")
     p.set_defaults(func=cmd_eval)
 
 
