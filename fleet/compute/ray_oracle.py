@@ -262,12 +262,14 @@ def _pools(spec: RaySpec, unified: bool) -> tuple[list[Any], list[Any]]:
     if unified:
         pool = [ray.remote(ComputeActor).options(**options).remote() for _ in range(shards)]
         return pool, pool
+    workers = spec.server_workers or 1
+    # a cluster with GPUs: the server workers share them (tails, decode and references run
+    # there; see server.engine.workers); without, they take the CPU like the shards
+    gpus = cluster.gpus()
+    worker_options = {**options, "num_gpus": min(1.0, gpus / workers)} if gpus else options
     return (
         [ray.remote(DeviceShard).options(**options).remote() for _ in range(shards)],
-        [
-            ray.remote(ServerWorker).options(**options).remote()
-            for _ in range(spec.server_workers or 1)
-        ],
+        [ray.remote(ServerWorker).options(**worker_options).remote() for _ in range(workers)],
     )
 
 

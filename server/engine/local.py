@@ -50,8 +50,7 @@ import numpy as np
 import torch
 
 import models
-from codec import Codec, CodecError, get_codec
-from models.encoder import EncoderBatch
+from codec import Codec, CodecError, decode_torch, get_codec
 from models.llm import LlamaSplit
 from models.split import ModelError, Sample, SplitModel
 from models.text import Corpus
@@ -68,9 +67,22 @@ from server.engine.jobs import (
     TailResult,
 )
 from server.engine.local_gen import GenerationMixin, GenKey, generation_rows
+from server.engine.local_rules import (
+    ENCODER,
+    LM,
+    VISION,
+    Key,
+    agreement_of,
+    batch_of,
+    first_item,
+    move_model,
+    profile_rows,
+    report_of,
+    resolve_device,
+    summary_of,
+    synchronize,
+)
 
-LM, ENCODER, VISION = "causal-lm", "sentence-embedding", "image-classification"
-Key = tuple[str, int, str, int, int, int, str]  # model, split, codec, input, seq_len, step, prompts
 #: ``prompts`` value (``ModelSpec.prompts``) -> the Lee corpus its windows come from.
 PROMPT_CORPORA: dict[str, Corpus] = {"lee-background": "background", "lee-test": "test"}
 __all__ = [
@@ -91,9 +103,14 @@ class LocalOracle(GenerationMixin):
 
     works_ahead = False  # jobs run when submitted
 
-    def __init__(self, preloaded: Mapping[str, SplitModel] | None = None) -> None:
+    def __init__(
+        self, preloaded: Mapping[str, SplitModel] | None = None, *, device: str = "cpu"
+    ) -> None:
         super().__init__()
-        self._models: dict[str, SplitModel] = dict(preloaded or {})
+        self.device = resolve_device(device)  # heads, tails and references (not generation)
+        self._models: dict[str, SplitModel] = {
+            name: move_model(m, self.device) for name, m in (preloaded or {}).items()
+        }
         self._codecs: dict[str, Codec] = {}
         self._windows: dict[tuple[str, str], Sequence[Sample]] = {}
         self._eligible: dict[tuple[str, str, int], list[int]] = {}
@@ -171,12 +188,12 @@ class LocalOracle(GenerationMixin):
             return self._heads[key][0]
         name, split, _, input_id, seq_len, _, prompts = key
         model = self._model(name)
-        x = self._input(model, input_id, seq_len, prompts)
+        x = self._input(model, input_id, seq_len, prompts).to(self.device)
         start = time.perf_counter()
         with torch.inference_mode():
-            h = _first(model.head(_batch(model, x), split))
+            h = first_item(model.head(batch_of(model, x), split)).cpu()
             if split == model.num_blocks:
-                payload = _report(model.task, _summary(model.task, h)).tobytes()
+                payload = report_of(model.task, summary_of(model.task, h)).tobytes()
                 raw_bytes = len(payload)
             elif split == 0 and model.task in (LM, ENCODER):
                 payload = h.to(torch.int32).numpy().tobytes()
@@ -201,16 +218,20 @@ class LocalOracle(GenerationMixin):
         reference = self._reference(model, input_id, seq_len, prompts)
         if split == model.num_blocks:  # the device reported its answer; nothing comes back
             got = np.frombuffer(payload, dtype=np.float32 if model.task == ENCODER else np.int32)
-            reference, result_bytes = _report(model.task, reference), 0
+            reference, result_bytes = report_of(model.task, reference), 0
         else:
             if split == 0 and model.task in (LM, ENCODER):
                 h = torch.from_numpy(np.frombuffer(payload, dtype=np.int32).astype(np.int64))
-            else:
+            elif self.device == "cpu":
                 h = self._codec(codec_text).decode(payload)
+            else:  # dequantisation and scatter on the device (codec.decode_torch)
+                h = decode_torch(payload, device=self.device)
             with torch.inference_mode():
-                got = _summary(model.task, model.tail(_batch(model, h), split)[0])
+                output = model.tail(batch_of(model, h.to(self.device)), split)[0]
+                synchronize(self.device)
+                got = summary_of(model.task, output)
             result_bytes = 4 * got.size if model.task == ENCODER else 4
-        result = TailResult(_agreement(model.task, got, reference), result_bytes)
+        result = TailResult(agreement_of(model.task, got, reference), result_bytes)
         self._tails[key] = (result, time.perf_counter() - start)
         return result
 
@@ -243,7 +264,7 @@ class LocalOracle(GenerationMixin):
     def _model(self, name: str) -> SplitModel:
         if name not in self._models:
             try:
-                self._models[name] = models.load(name)
+                self._models[name] = move_model(models.load(name), self.device)
             except ModelError as exc:
                 raise OracleError(f"LocalOracle cannot load model {name!r}: {exc}") from exc
             task = self._models[name].task
@@ -337,60 +358,7 @@ class LocalOracle(GenerationMixin):
         """The unsplit model's output summary on the input (see ``_summary``)."""
         key = (model.name, input_id, seq_len, prompts)
         if key not in self._references:
-            x = self._input(model, input_id, seq_len, prompts)
+            x = self._input(model, input_id, seq_len, prompts).to(self.device)
             with torch.inference_mode():
-                self._references[key] = _summary(model.task, model(_batch(model, x))[0])
+                self._references[key] = summary_of(model.task, model(batch_of(model, x))[0])
         return self._references[key]
-
-
-def profile_rows(
-    heads: Mapping[Key, tuple[HeadResult, float]], tails: Mapping[Key, tuple[TailResult, float]]
-) -> dict[str, list[Any]]:
-    """PROFILE_SCHEMA columns from head and tail results keyed alike, one row per key that has
-    both, sorted by key."""
-    rows: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA.names}
-    for key in sorted(k for k in heads if k in tails):
-        model, split, codec, input_id, seq_len, _, prompts = key
-        head, head_wall_s = heads[key]
-        tail, tail_wall_s = tails[key]
-        values = [model, split, codec, json.loads(codec)["id"], input_id, seq_len]
-        values += [head.raw_bytes, head.payload_bytes, tail.result_bytes, tail.agreement]
-        values += [head_wall_s, tail_wall_s, prompts]
-        for name, value in zip(PROFILE_SCHEMA.names, values, strict=True):
-            rows[name].append(value)
-    return rows
-
-
-# -- per-family rules -------------------------------------------------------------------------
-def _batch(model: SplitModel, x: torch.Tensor) -> Any:
-    """One unbatched input or IF as the batch of one that ``head``/``tail`` take."""
-    if model.task == ENCODER:
-        return EncoderBatch(x[None], torch.ones(1, x.shape[0], dtype=torch.int64))
-    return x[None]
-
-
-def _first(h: Any) -> torch.Tensor:
-    """The one item of a head's batch output (an encoder's hidden states without the mask)."""
-    tensor: torch.Tensor = h.x if isinstance(h, EncoderBatch) else h
-    return tensor[0]
-
-
-def _summary(task: str, output: torch.Tensor) -> np.ndarray:
-    """What agreement compares: the top-1 class ``[1]`` or top-1 token per position ``[T]``
-    (int32), or the embedding ``[d]`` (float32)."""
-    if task == ENCODER:
-        return output.to(torch.float32).numpy().copy()
-    return output.argmax(-1).reshape(-1).to(torch.int32).numpy()
-
-
-def _report(task: str, summary: np.ndarray) -> np.ndarray:
-    """The answer a device that ran the whole model sends: an LM's last next-token only."""
-    return summary[-1:] if task == LM else summary
-
-
-def _agreement(task: str, got: np.ndarray, reference: np.ndarray) -> float:
-    if task == ENCODER:
-        a, b = got.astype(np.float64), reference.astype(np.float64)
-        norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-        return min(1.0, max(0.0, float(a @ b) / norms)) if norms > 0 else 0.0
-    return float(np.mean(got == reference))

@@ -4,6 +4,11 @@ A plain class, made remote where the ``RayOracle`` builds it. Payloads arrive as
 straight from the device shards' results (the driver never holds them) and are fetched here in
 one ``ray.get`` per call. Like the device shards (``fleet.compute.shards``) it hosts a
 ``LocalOracle``: one model copy, the codecs, the unsplit references and a memo.
+
+``device`` is where its tails run: ``"auto"`` (the default) takes the GPU when Ray gave the
+actor one (``RayOracle`` asks for ``num_gpus`` when the cluster has GPUs; Ray hides GPUs from
+actors that did not ask), else the CPU; the model, the decoded IF (``codec.decode_torch``) and
+the unsplit reference then live on it, and tail wall times synchronise with it.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ _EMPTY = HeadResult(0, 0)
 
 
 class ServerWorker:
-    def __init__(self) -> None:
+    def __init__(self, device: str = "auto") -> None:
         import torch
 
         from server.engine.local import LocalOracle
 
         torch.set_num_threads(1)
-        self._oracle = LocalOracle()
+        self._oracle = LocalOracle(device=device)
+
+    def device(self) -> str:
+        """The torch device this worker's tails run on."""
+        return self._oracle.device
 
     def tails(
         self, jobs: Sequence[TailJob], sources: Sequence[Any], picks: Sequence[tuple[int, int]]
@@ -54,6 +63,7 @@ class ServerWorker:
         return self._oracle.input_count(model, key[4], key[6])
 
     def where(self) -> tuple[str, int]:
+        """(Ray node id, process id): where this actor runs."""
         import ray
 
         return ray.get_runtime_context().get_node_id(), os.getpid()

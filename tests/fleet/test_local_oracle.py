@@ -245,3 +245,31 @@ def test_smollm2_split_through_slicer() -> None:
     assert tail.agreement in {k / 16 for k in range(17)}
     with pytest.raises(OracleError, match="the longest has 128"):
         oracle.submit_heads([HeadJob(0, "smollm2-135m", 1, FP32, 0, 129)])
+
+
+def test_the_device_is_a_parameter_and_cuda_needs_a_gpu(mobilenet: SplitModel) -> None:
+    on_cpu = LocalOracle({"mobilenetv2": mobilenet}, device="auto" if not _cuda() else "cpu")
+    assert on_cpu.device == "cpu"
+    head, tail = run(on_cpu, "mobilenetv2", 11, SLICER, 3)
+    assert (head, tail) == run(
+        LocalOracle({"mobilenetv2": mobilenet}), "mobilenetv2", 11, SLICER, 3
+    )
+    if not _cuda():
+        with pytest.raises(OracleError, match="no CUDA GPU"):
+            LocalOracle(device="cuda")
+    with pytest.raises(OracleError, match="device must be"):
+        LocalOracle(device="tpu")
+
+
+def _cuda() -> bool:
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_tails_on_the_gpu_agree_with_the_cpu() -> None:
+    cpu, gpu = LocalOracle(), LocalOracle(device="cuda")
+    for split, codec in ((4, FP32), (11, SLICER)):
+        head_cpu, tail_cpu = run(cpu, "mobilenetv2", split, codec, 5)
+        head_gpu, tail_gpu = run(gpu, "mobilenetv2", split, codec, 5)
+        assert head_gpu.raw_bytes == head_cpu.raw_bytes
+        assert tail_gpu.agreement == tail_cpu.agreement  # top-1 class, same image
