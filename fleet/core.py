@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import simpy
 
 from models.codec_time import CodecTimes
 from models.durations import ModelCosts
 from models.hardware import HardwareSpec, get_hardware
 from scenarios.schema import Servers
 from server.cost import ServerCost, ServiceClass, ServiceDraw
+from server.decode_pool import DecodePool
 from server.engine.jobs import Pending
 from server.protocol import ServerSide
 
@@ -93,6 +95,16 @@ def decode_pool_cores(servers: Servers) -> int:
     if per_replica is None:
         per_replica = get_hardware(servers.hardware).host_cpu_cores
     return max(1, per_replica) * servers.replicas
+
+
+def decode_pool(
+    env: simpy.Environment, servers: Servers, cost: ServerCost, on_decoded: Callable[[int], None]
+) -> DecodePool | None:
+    """The servers' decode pool (``server.decode_pool``), or None when the accelerators decode
+    (``servers.decode.on: gpu``)."""
+    if cost.decodes_on_accelerator:
+        return None
+    return DecodePool(env, cores=decode_pool_cores(servers), on_decoded=on_decoded)
 
 
 def server_cost(

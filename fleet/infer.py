@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import ServerSeeds, decode_pool_cores, server_cost
+from fleet.core import ServerSeeds, decode_pool, server_cost
 from fleet.rows import COMPLETED, DROPPED, FAILED, radio_energy_j
 from server.batching import BatchPolicy
 from server.cost import IF
-from server.decode_pool import DecodePool
 from server.engine.jobs import ComputeFailed, HeadJob, HeadResult, Pending, TailJob, TailResult
 from server.replica import FailurePolicy, ServerPool
 
@@ -54,10 +53,7 @@ class Infer:
         self.cost = server_cost(
             sim.costs, sim.codec_times, servers, sim.groups, sim.group_class, seeds
         )
-        self.decode_pool = None
-        if not self.cost.decodes_on_accelerator:
-            cores = decode_pool_cores(servers)
-            self.decode_pool = DecodePool(sim.env, cores=cores, on_decoded=self._decoded)
+        self.decode_pool = decode_pool(sim.env, servers, self.cost, self._decoded)
         self.server = ServerPool(
             sim.env,
             replicas=servers.replicas,

@@ -36,11 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import ServerSeeds, Transfer, decode_pool_cores, server_cost
+from fleet.core import ServerSeeds, Transfer, decode_pool, server_cost
 from fleet.rows import COMPLETED, DROPPED, Sink, radio_energy_j
 from fleet.steps import StepRows
 from server.continuous_pool import ContinuousPool, kv_budget_bytes
-from server.decode_pool import DecodePool
 from server.engine.jobs import GenJob, GenResult, Pending
 
 if TYPE_CHECKING:
@@ -62,10 +61,7 @@ class Sequences:
         self.cost = server_cost(
             sim.costs, sim.codec_times, servers, sim.groups, sim.group_class, seeds
         )
-        self.decode_pool = None
-        if not self.cost.decodes_on_accelerator:
-            cores = decode_pool_cores(servers)
-            self.decode_pool = DecodePool(sim.env, cores=cores, on_decoded=self._decoded)
+        self.decode_pool = decode_pool(sim.env, servers, self.cost, self._decoded)
         blocks = sim.costs.num_blocks
         kv_per_token = [
             sim.costs.kv_bytes_per_token(c.split, blocks, servers.dtype) for c in self.cost.classes
