@@ -41,29 +41,35 @@ def lookup(key: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True, nogil=True)
 def _lookup(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``lookup`` on the table: running float64 sums in order (as ``np.cumsum`` and
-    constriction), ``left_i = floor(before_i * scale) + i``, then each bucket's last symbol
-    whose left cumulative is at most the bucket's start (``searchsorted(..., "right") - 1``)."""
+    """``lookup`` on the table, into new arrays (``lookup_into``)."""
+    left = np.empty(table.size + 1, dtype=np.uint64)
+    buckets = np.empty(2**BUCKET_BITS, dtype=np.int64)
+    lookup_into(table, left, buckets)
+    return left, buckets
+
+
+@njit(cache=True, nogil=True)
+def lookup_into(table: np.ndarray, left: np.ndarray, buckets: np.ndarray) -> None:
+    """Running float64 sums in order (as ``np.cumsum`` and constriction),
+    ``left_i = floor(before_i * scale) + i`` into ``left[:n+1]``, then each bucket's last
+    symbol whose left cumulative is at most the bucket's start (``searchsorted(..., "right") -
+    1``) into ``buckets``."""
     n = table.size
     running = 0.0
     for p in table:
         running += p
     scale = float(2**PRECISION - n) / running
-    left = np.empty(n + 1, dtype=np.uint64)
     before = 0.0
     for i in range(n):
         left[i] = np.uint64(before * scale) + np.uint64(i)
         before += table[i]
     left[n] = np.uint64(2**PRECISION)
-    n_buckets = 2**BUCKET_BITS
-    buckets = np.empty(n_buckets, dtype=np.int64)
     s = -1
-    for b in range(n_buckets):
+    for b in range(buckets.size):
         start = np.uint64(b) << np.uint64(PRECISION - BUCKET_BITS)
-        while s + 1 <= n and left[s + 1] <= start:
+        while s + 1 <= n and np.uint64(left[s + 1]) <= start:
             s += 1
         buckets[b] = s
-    return left, buckets
 
 
 def open_words(words: np.ndarray) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Entropy coding of i.i.d. symbol streams with rANS (constriction's ``AnsCoder``).
+"""Entropy coding of i.i.d. symbol streams with rANS (the words of constriction's ``AnsCoder``).
 
 A *model* is a value: a probability vector over a small alphabet (``bernoulli``, ``geometric``,
 ``uniform`` or an empirical ``histogram``). The coder only codes. Because rANS decoding costs
@@ -8,9 +8,10 @@ nothing about the coded size (the product of i.i.d. marginals has the same entro
 the number of decoded symbols by ``k`` (8 mask bits, 4 three-bit codes per symbol).
 
 Several streams share one rANS stack: ``StreamEncoder.add`` queues them in decoding order and
-``finish`` codes them in reverse, so ``StreamDecoder.take`` reads them front to back. Encoding
-calls constriction; decoding runs ``codec._ans_decode``, a compiled decoder of the same words
-(tested against constriction), with each model's fixed-point table built once.
+``finish`` codes them in reverse, so ``StreamDecoder.take`` reads them front to back. Both ends
+are compiled and write and read exactly constriction's words (``codec._ans_code`` encodes,
+``codec._ans_decode`` decodes; both tested against constriction, the reference), with each
+model's fixed-point table built once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from __future__ import annotations
 import functools
 import math
 
-import constriction
 import numpy as np
 
-from codec import _ans_decode, _kernels
+from codec import _ans_code, _ans_decode
 from codec.errors import CodecError
 
 SUPER_ALPHABET = 4096
@@ -53,12 +53,6 @@ def _product_table(key: bytes) -> tuple[np.ndarray, int]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _product_model(key: bytes) -> tuple[object, int]:
-    table, k = _product_table(key)
-    return constriction.stream.model.Categorical(table, perfect=False), k
-
-
-@functools.lru_cache(maxsize=4096)
 def _decoder_model(key: bytes) -> tuple[np.ndarray, np.ndarray, int]:
     """The rANS decoder's view of the same model: left cumulatives, buckets, k."""
     table, k = _product_table(key)
@@ -82,11 +76,6 @@ def _key(probs: np.ndarray) -> bytes:
     once per call, no Python conversion of the vector)."""
     scaled = np.asarray(probs, dtype=np.float64) * 1e12  # np.round(probs, 12), without dispatch
     return (np.rint(scaled, out=scaled) / 1e12).tobytes()
-
-
-def _model(probs: np.ndarray) -> tuple[object, int]:
-    """The constriction model of ``probs`` (built once per model) and its pack factor."""
-    return _product_model(_key(probs))
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,15 +137,13 @@ class StreamEncoder:
         return sum(entropy_bits(sym, len(probs)) for sym, probs in self._streams)
 
     def finish(self) -> bytes:
-        coder = constriction.stream.stack.AnsCoder()
-        for symbols, probs in reversed(self._streams):
-            model, k = _model(probs)
-            pad = int(np.argmax(probs))
+        """The words constriction's ``AnsCoder`` would give (``_ans_code.encode_streams``)."""
+        streams = []
+        for symbols, probs in self._streams:
+            left, _, k = _decoder_model(_key(probs))
             symbols = np.ascontiguousarray(symbols, dtype=np.int64)  # no copy when int64
-            supers = _kernels.pack_digits(symbols, len(probs), k, pad)
-            coder.encode_reverse(supers, model)
-        words: np.ndarray = coder.get_compressed()
-        return words.astype("<u4").tobytes()
+            streams.append((symbols, left, len(probs), k, int(np.argmax(probs))))
+        return _ans_code.encode_streams(streams)
 
 
 class StreamDecoder:

@@ -41,7 +41,8 @@ import numpy as np
 
 from codec import bitstream
 from codec._slicer_plan import KEEP_LADDER, Setting, plan_rows, verify
-from codec._slicer_stream import read, write
+from codec._slicer_read import read
+from codec._slicer_write import write
 from codec.base import Codec, check_choice, check_finite, check_number, prepare
 from codec.errors import CodecError
 from codec.registry import register

@@ -1,13 +1,16 @@
 """Reference kernels for the codec tests: the dense-mask SLICER decode loops and the plain
 rANS decode that the product code replaced with faster ones (``codec._survivors``,
 ``codec._ans_decode.decode_digits``). They stay here, not in the package, so the tests can
-check the fast kernels against them element for element."""
+check the fast kernels against them element for element; and constriction, the reference
+coder whose words ``codec._ans_code`` writes."""
 
 from __future__ import annotations
 
+import constriction
 import numpy as np
 from numba import njit
 
+from codec import _kernels, entropy
 from codec._kernels import _value
 
 
@@ -143,3 +146,23 @@ def decode(
             state = (state << word_bits) | np.uint64(words[pos])
         out[t] = s
     return out, pos, state
+
+
+# -- constriction, the reference coder ------------------------------------------------------------
+def constriction_model(probs: np.ndarray) -> tuple[object, int]:
+    """constriction's model of ``probs`` (the product table ``codec.entropy`` builds) and k."""
+    table, k = entropy._product_table(entropy._key(probs))
+    return constriction.stream.model.Categorical(table, perfect=False), k
+
+
+def constriction_words(streams: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
+    """What ``entropy.StreamEncoder.finish`` wrote when it called constriction: the streams
+    (symbols, probs) in decoding order, coded on one ``AnsCoder`` in reverse."""
+    coder = constriction.stream.stack.AnsCoder()
+    for symbols, probs in reversed(streams):
+        model, k = constriction_model(probs)
+        pad = int(np.argmax(probs))
+        supers = _kernels.pack_digits(np.asarray(symbols, dtype=np.int64), len(probs), k, pad)
+        coder.encode_reverse(supers, model)
+    words: np.ndarray = coder.get_compressed()
+    return words.astype("<u4").tobytes()

@@ -1,0 +1,377 @@
+"""SLICER's body writer compiled end to end: one call of ``_write`` chooses every stream's model,
+writes the head and histogram sections and rANS-codes all streams (``codec._ans_code``, the
+words constriction writes) with the thread's cached model tables (``codec._model_bank``).
+
+Its bytes are exactly those of ``codec._slicer_stream.write`` (tested on many plans), which
+stays the reference and the path for anything this one refuses (a side value outside its
+alphabet, where the Python writer raises the exact ``CodecError``) and for ``report``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from numba import njit
+
+from codec import (
+    _ans_code,
+    _body_bytes,
+    _cost_kernels,
+    _kernels,
+    _model_bank,
+    _slicer_side,
+    _slicer_stream,
+)
+from codec._model_bank import MASK_BASE, SIDE_ALPHABETS, SIGN_BASE, UNIFORM_BASE
+from codec._slicer_plan import LEVELS, LEVELS_F32, MODE_FP16, MODE_FP32, N_LEVELS, Plan, cut_values
+
+HIST = -1  # stream model: the histogram stored with the stream
+
+
+@functools.cache
+def code_lengths() -> tuple[np.ndarray, np.ndarray]:
+    """Flat code lengths and their starts: the universal model of each side alphabet
+    (``_slicer_side.universal_code_lengths``), then every bitwidth's geometric models
+    (``_slicer_stream.geometric_code_lengths``, [64, LEVELS[b]] each, for b = 0..15)."""
+    pieces = [_slicer_side.universal_code_lengths(a) for a in SIDE_ALPHABETS]
+    pieces += [_slicer_stream.geometric_code_lengths(b).ravel() for b in range(N_LEVELS)]
+    starts = np.cumsum([0] + [p.size for p in pieces])
+    return np.concatenate(pieces), starts.astype(np.int64)
+
+
+def write(
+    rows: np.ndarray, plan: Plan, granularity: str, report: dict[str, float] | None = None
+) -> bytes:
+    """The body ``_slicer_stream.write`` gives, byte for byte."""
+    if report is None:
+        fixed, bank = _model_bank.fixed_models(), _model_bank.bank()
+        tables = (bank.left, bank.buckets, bank.slot_of, fixed.probs, fixed.meta)
+        lengths, starts = code_lengths()
+        nb = plan.bits.shape[2]
+        head = (nb, 0 if granularity == "row" else 1, math.log2(nb))
+        out, ok = _write(
+            rows,
+            plan.mode,
+            plan.kept,
+            plan.neg,
+            plan.block,
+            plan.q,
+            plan.bits,
+            plan.present,
+            head,
+            tables,
+            lengths,
+            starts,
+            cut_values(plan.q),
+        )
+        if ok:
+            body = out.tobytes()
+            if plan.mode.any():
+                for mode, dt in ((MODE_FP16, "<f2"), (MODE_FP32, "<f4")):
+                    body += rows[plan.mode == mode].astype(dt).tobytes()
+            return body
+    return _slicer_stream.write(rows, plan, granularity, report)
+
+
+# -- streams: sym holds every stream's symbols back to back, streams[t] = (start, count, model
+# or alphabet, counts start or -1, pad); hc holds the histogram models' counts ---------------
+@njit(cache=True, nogil=True)
+def _add(
+    sym: np.ndarray,
+    streams: np.ndarray,
+    at: np.ndarray,
+    hc: np.ndarray,
+    values: np.ndarray,
+    model: int,
+    counts: np.ndarray,
+    pad: int,
+) -> None:
+    """Queue a stream (nothing for an empty one) under fixed ``model`` or, for HIST, ``counts``."""
+    if values.size == 0:
+        return
+    t, s = at[2], at[3]
+    sym[s : s + values.size] = values
+    streams[t, 0], streams[t, 1], streams[t, 2], streams[t, 4] = s, values.size, model, pad
+    streams[t, 3] = -1
+    if model == HIST:
+        streams[t, 3] = at[4]
+        streams[t, 2] = counts.size
+        hc[at[4] : at[4] + counts.size] = counts
+        at[4] += counts.size
+    at[2] += 1
+    at[3] += values.size
+
+
+@njit(cache=True, nogil=True)
+def _argmax(counts: np.ndarray) -> int:
+    best = 0
+    for i in range(counts.size):
+        if counts[i] > counts[best]:
+            best = i
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _put_side(
+    head: np.ndarray,
+    sym: np.ndarray,
+    streams: np.ndarray,
+    at: np.ndarray,
+    hc: np.ndarray,
+    values: np.ndarray,
+    which: int,
+    lengths: np.ndarray,
+    starts: np.ndarray,
+    meta: np.ndarray,
+) -> bool:
+    """``_slicer_side.put_side``: the model flag (and histogram) into the head, the values
+    queued; False for a value outside the alphabet of ``SIDE_ALPHABETS[which]``."""
+    if values.size == 0:
+        return True
+    alphabet = SIDE_ALPHABETS[which]
+    universal = lengths[starts[which] : starts[which + 1]]
+    counts, universal_bits, hist_bits = _cost_kernels.side_choice(values, alphabet, universal)
+    if universal_bits < 0:
+        return False
+    if hist_bits < universal_bits:
+        head[at[0]] = 1
+        at[0] += 1
+        _body_bytes.put_histogram(head, at, 0, counts)
+        _add(sym, streams, at, hc, values, HIST, counts, _argmax(counts))
+    else:
+        head[at[0]] = 0
+        at[0] += 1
+        _add(sym, streams, at, hc, values, which, counts, meta[which, 3])
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _zigzag(v: int) -> int:
+    return 2 * v if v >= 0 else -2 * v - 1
+
+
+@njit(cache=True, nogil=True)
+def _side_values(
+    q: np.ndarray, bits: np.ndarray, present: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Of the present (row, sign) pairs in order: zigzagged first-cut deltas, cut deltas and
+    bitwidths (flat), and the first cut's zigzag (0 if none)."""
+    n_rows, _, nb = bits.shape
+    n_present = int(present.sum())
+    dq0 = np.empty(max(n_present - 1, 0), dtype=np.int64)
+    dq = np.empty(n_present * nb, dtype=np.int64)
+    b = np.empty(n_present * nb, dtype=np.int64)
+    i, first, previous = 0, 0, 0
+    for r in range(n_rows):
+        for s in range(2):
+            if present[r, s]:
+                if i:
+                    dq0[i - 1] = _zigzag(q[r, s, 0] - previous)
+                else:
+                    first = _zigzag(q[r, s, 0])
+                previous = q[r, s, 0]
+                for j in range(nb):
+                    dq[i * nb + j] = q[r, s, j + 1] - q[r, s, j]
+                    b[i * nb + j] = bits[r, s, j]
+                i += 1
+    return dq0, dq, b, first
+
+
+@njit(cache=True, nogil=True)
+def _masks_and_signs(
+    head: np.ndarray,
+    sym: np.ndarray,
+    streams: np.ndarray,
+    at: np.ndarray,
+    hc: np.ndarray,
+    kept: np.ndarray,
+    level: np.ndarray,
+    normal: np.ndarray,
+    neg: np.ndarray,
+    meta: np.ndarray,
+) -> None:
+    """The kept mask of the rows of each level strictly between none and all, in level order,
+    then the sign level (a varint) and the survivors' signs."""
+    n_rows, n = kept.shape
+    none = np.zeros(0, dtype=np.int64)
+    for lv in range(1, 64):
+        n_sel = 0
+        for r in range(n_rows):
+            n_sel += normal[r] and level[r] == lv
+        if n_sel:
+            bits = np.empty(n_sel * n, dtype=np.int64)
+            i = 0
+            for r in range(n_rows):
+                if normal[r] and level[r] == lv:
+                    bits[i * n : (i + 1) * n] = kept[r]
+                    i += 1
+            _add(sym, streams, at, hc, bits, MASK_BASE + lv, none, meta[MASK_BASE + lv, 3])
+    n_neg = int(neg.sum())
+    sign_level = 0
+    if neg.size:
+        sign_level = min(max(int(np.rint(256 * n_neg / neg.size)), 1), 255)
+        if n_neg == 0 or n_neg == neg.size:
+            sign_level = 0 if n_neg == 0 else 256
+    _body_bytes.put_varint(head, at, 0, sign_level)
+    if 0 < sign_level < 256:
+        number = SIGN_BASE + sign_level
+        _add(sym, streams, at, hc, neg, number, none, meta[number, 3])
+
+
+@njit(cache=True, nogil=True)
+def _block_ids(
+    head: np.ndarray,
+    sym: np.ndarray,
+    streams: np.ndarray,
+    at: np.ndarray,
+    hc: np.ndarray,
+    ids_pos: np.ndarray,
+    ids_neg: np.ndarray,
+    nb: int,
+    log2_nb: float,
+    meta: np.ndarray,
+) -> None:
+    """Per sign, the survivors' block ids under their histogram where smaller, else uniform."""
+    none = np.zeros(0, dtype=np.int64)
+    for ids in (ids_pos, ids_neg):
+        counts, _, hist_bits = _cost_kernels.side_choice(ids, nb, np.zeros(nb))
+        if nb > 1 and ids.size and hist_bits < ids.size * log2_nb:
+            head[at[0]] = 1
+            at[0] += 1
+            _body_bytes.put_histogram(head, at, 0, counts)
+            _add(sym, streams, at, hc, ids, HIST, counts, _argmax(counts))
+        else:
+            head[at[0]] = 0
+            at[0] += 1
+            if nb > 1:
+                _add(sym, streams, at, hc, ids, UNIFORM_BASE + nb, none, meta[UNIFORM_BASE + nb, 3])
+
+
+@njit(cache=True, nogil=True)
+def _codes(
+    head: np.ndarray,
+    hist: np.ndarray,
+    sym: np.ndarray,
+    streams: np.ndarray,
+    at: np.ndarray,
+    hc: np.ndarray,
+    codes: np.ndarray,
+    groups: np.ndarray,
+    keys: np.ndarray,
+    nb: int,
+    lengths: np.ndarray,
+    starts: np.ndarray,
+    meta: np.ndarray,
+) -> None:
+    """Each group's code model (geometric level, or its histogram into ``hist``), the levels
+    as a side stream, then every group's codes."""
+    by_group, offsets = _kernels.split_by_group(codes, groups, 2 * nb * N_LEVELS)
+    rho = np.empty(keys.size, dtype=np.int64)
+    chosen = np.empty(keys.size, dtype=np.int64)  # model number, or HIST
+    counts_at = np.empty(keys.size + 1, dtype=np.int64)
+    counts_at[0] = 0
+    all_counts = np.empty(keys.size * 256, dtype=np.int64)
+    for g in range(keys.size):
+        b = keys[g] % N_LEVELS
+        alphabet = LEVELS[b]
+        sel = by_group[offsets[keys[g]] : offsets[keys[g] + 1]]
+        geometric = lengths[starts[len(SIDE_ALPHABETS) + b] : starts[len(SIDE_ALPHABETS) + b + 1]]
+        counts, level, best_bits, hist_bits = _cost_kernels.code_choice(
+            sel, geometric.reshape(64, alphabet)
+        )
+        all_counts[counts_at[g] : counts_at[g] + alphabet] = counts
+        counts_at[g + 1] = counts_at[g] + alphabet
+        if hist_bits < best_bits:
+            rho[g], chosen[g] = 64, HIST
+            _body_bytes.put_histogram(hist, at, 1, counts)
+        else:
+            rho[g], chosen[g] = level, _model_bank.GEOM_BASE + level * 16 + b
+    _put_side(head, sym, streams, at, hc, rho, 3, lengths, starts, meta)
+    for g in range(keys.size):
+        sel = by_group[offsets[keys[g]] : offsets[keys[g] + 1]]
+        counts = all_counts[counts_at[g] : counts_at[g + 1]]
+        pad = _argmax(counts) if chosen[g] == HIST else meta[chosen[g], 3]
+        _add(sym, streams, at, hc, sel, chosen[g], counts, pad)
+
+
+@njit(cache=True, nogil=True)
+def _encode(
+    sym: np.ndarray, streams: np.ndarray, n_streams: int, hc: np.ndarray, tables: _model_bank.Tables
+) -> np.ndarray:
+    """All queued streams on one rANS stack, the last first: the words (uint32)."""
+    left, buckets, slot_of, probs, meta = tables
+    words = np.empty(sym.size + 2, dtype=np.uint32)
+    n_words, state = 0, np.uint64(0)
+    for t in range(n_streams - 1, -1, -1):
+        start, count, model, counts_at, pad = streams[t]
+        if counts_at >= 0:
+            counts = hc[counts_at : counts_at + model]
+            slot = _model_bank.histogram_slot(left, buckets, counts, counts.sum())
+            alphabet, k = model, _model_bank.pack_factor(model)
+        else:
+            slot = _model_bank.fixed_slot(left, buckets, slot_of, probs, meta, model)
+            alphabet, k = meta[model, 1], meta[model, 2]
+        n_words, state = _ans_code.encode_reverse(
+            words, n_words, state, sym[start : start + count], alphabet, k, pad, left[slot]
+        )
+    return words[: _ans_code.finish(words, n_words, state)]
+
+
+@njit(cache=True, nogil=True)
+def _write(
+    rows: np.ndarray,
+    mode: np.ndarray,
+    kept: np.ndarray,
+    neg: np.ndarray,
+    block: np.ndarray,
+    q: np.ndarray,
+    bits: np.ndarray,
+    present: np.ndarray,
+    layout: tuple[int, int, float],
+    tables: _model_bank.Tables,
+    lengths: np.ndarray,
+    starts: np.ndarray,
+    cuts: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """The body's three sections (uint8) of a plan, and False where a side value is outside
+    its alphabet; ``layout`` is (block count, granularity flag, log2 of the block count)."""
+    nb, granularity, log2_nb = layout
+    meta = tables[4]
+    n_rows, n = kept.shape
+    normal = mode == 0
+    kept = kept & normal.reshape(-1, 1)
+    present = present & normal.reshape(-1, 1)
+    total = kept.sum()
+    sym = np.empty(n_rows * (n + 5 + 4 * nb) + 3 * total + 600, dtype=np.int64)
+    streams = np.empty((n_rows * 2 + 1200, 5), dtype=np.int64)
+    hc = np.empty(2 * 16 + 512 * 256 + n_rows * 3 * 65 + 3 * 4096, dtype=np.int64)
+    head = np.empty(1024 + 12 * (n_rows * (5 + 4 * nb) + 600), dtype=np.uint8)
+    hist = np.empty(4096 + 12 * min(total, 512 * 256), dtype=np.uint8)
+    at = np.zeros(5, dtype=np.int64)
+    head[0], head[1] = nb, granularity
+    at[0] = 2
+    kept_n = kept.sum(axis=1)
+    level = np.empty(n_rows, dtype=np.int64)
+    for r in range(n_rows):
+        level[r] = min(max(int(np.rint(kept_n[r] * 64 / max(n, 1))), 1), 63)
+        level[r] = 0 if kept_n[r] == 0 else (64 if kept_n[r] == n else level[r])
+    dq0, dq, b, first = _side_values(q, bits, present)
+    pres = present[:, 0].astype(np.int64) + 2 * present[:, 1].astype(np.int64)
+    ok = _put_side(head, sym, streams, at, hc, mode, 0, lengths, starts, meta)
+    ok &= _put_side(head, sym, streams, at, hc, pres[normal], 1, lengths, starts, meta)
+    ok &= _put_side(head, sym, streams, at, hc, level[normal], 3, lengths, starts, meta)
+    _body_bytes.put_varint(head, at, 0, first)
+    for values, which in ((dq0, 4), (dq, 4), (b, 2)):
+        ok &= _put_side(head, sym, streams, at, hc, values, which, lengths, starts, meta)
+    if not ok:
+        return head[:0], False
+    signs, ids_pos, ids_neg = _kernels.survivors_by_sign(kept, neg, block)
+    _masks_and_signs(head, sym, streams, at, hc, kept, level, normal, signs, meta)
+    _block_ids(head, sym, streams, at, hc, ids_pos, ids_neg, nb, log2_nb, meta)
+    codes, groups = _kernels.quantize(rows, kept, neg, block, bits, cuts, LEVELS_F32, N_LEVELS)
+    keys = _cost_kernels.group_numbers(bits, present, N_LEVELS)
+    _codes(head, hist, sym, streams, at, hc, codes, groups, keys, nb, lengths, starts, meta)
+    words = _encode(sym[: at[3]], streams, at[2], hc, tables)
+    return _body_bytes.sections(head[: at[0]], hist[: at[1]], words), True
