@@ -25,8 +25,23 @@ Transfer = Callable[[int, float, float], None]  # (request id, start_s, arrive_s
 
 
 @dataclass(frozen=True)
+class Head:
+    """One head a device of an adaptive group keeps (``fleet.policy``): its split, codec, head
+    time and energy on the group's hardware, and the service class of its requests."""
+
+    split: int
+    codec_id: str
+    codec_key: str
+    head_s: float
+    head_energy_j: float
+    klass: int
+
+
+@dataclass(frozen=True)
 class GroupSetup:
-    """What the loop needs of one device group, resolved once."""
+    """What the loop needs of one device group, resolved once. ``heads`` is empty for
+    ``policy: static``; for an adaptive group it lists every head, the group's own first, and
+    ``policy`` is the group's ``scenarios.schema.AdaptivePolicy``."""
 
     name: str
     split: int
@@ -36,6 +51,8 @@ class GroupSetup:
     dtype: str
     head_s: float
     head_energy_j: float
+    heads: tuple[Head, ...] = ()
+    policy: Any = None
 
 
 class Task(Protocol):
@@ -52,7 +69,9 @@ class Task(Protocol):
 
     def prefetch(self, jobs: Sequence[Any]) -> None: ...
 
-    def head_started(self, rid: int) -> None: ...
+    def head_started(self, rid: int) -> float:
+        """Request ``rid``'s head starts now; returns how long the head runs."""
+        ...
 
     def head_ended(self, rid: int, result: Any) -> None: ...
 
@@ -70,10 +89,14 @@ class Task(Protocol):
 
 
 def service_classes(groups: Sequence[GroupSetup], group_class: Sequence[int]) -> list[ServiceClass]:
-    """The service class of every class number, from the first group that has it."""
+    """The service class of every class number, from the first group that has it, then from
+    the heads of adaptive groups (numbered after the groups' own classes)."""
     classes: dict[int, ServiceClass] = {}
     for g, klass in zip(groups, group_class, strict=True):
         classes.setdefault(klass, ServiceClass(g.split, g.codec_id, g.codec_key))
+    for g in groups:
+        for head in g.heads:
+            classes.setdefault(head.klass, ServiceClass(head.split, head.codec_id, head.codec_key))
     return [classes[k] for k in range(len(classes))]
 
 

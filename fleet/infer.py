@@ -8,6 +8,11 @@ the batch decodes on the accelerator instead), joins a request batch on the serv
 (``server.cost.ServerCost``), and the answer comes back down; the request completes when it
 reaches the device. ``t_server_enqueue_s`` is when its decode ends.
 
+A group with ``policy: {kind: adaptive}`` picks each request's head when it starts
+(``fleet.policy``): the request runs that head's split, codec, time and energy (plus any head
+switch), joins that head's service class, and its row records the split and codec it ran.
+The device learns from its uplink transfers and from each response's server wait.
+
 Replica failures (``servers.failures``): the running batch's tails are never collected and its
 requests, with the failed replica's queue, are ``dropped`` (``replica_failed``) or enqueued
 again through routing (``reroute``): replica, batch and server times are reset and
@@ -28,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleet.core import ServerSeeds, decode_pool, server_cost
+from fleet.core import Head, ServerSeeds, decode_pool, server_cost
+from fleet.policy import Policies
 from fleet.rows import COMPLETED, DROPPED, FAILED, radio_energy_j
 from server.batching import BatchPolicy
 from server.cost import IF
@@ -71,37 +77,68 @@ class Infer:
         )
         self._heads: dict[int, HeadResult] = {}  # head results of requests not yet served
         self._tails: dict[int, Pending[TailResult]] = {}
+        # each request's service class: its group's, or the head its policy chose
+        self._klass: list[int] = [sim.group_class[g] for g in self.rows.group_of]
+        self._policies: Policies | None = None
+        self._chosen: dict[int, Head] = {}  # adaptive requests' heads, until they complete
+        if any(g.heads for g in sim.groups):
+            self._policies = Policies(sim, self.cost)
+            splits = np.array([g.split for g in sim.groups], dtype=np.int32)
+            codecs = np.array([g.codec_id for g in sim.groups], dtype=object)
+            self.rows.request_split = splits[self.rows.group]
+            self.rows.request_codec = codecs[self.rows.group]
 
     # ------------------------------------------------------------------ jobs
     def job(self, rid: int) -> HeadJob:
         g = self.sim.groups[self.rows.group_of[rid]]
+        split, key = g.split, g.codec_key
+        head = self._chosen.get(rid)
+        if head is not None:
+            split, key = head.split, head.codec_key
         model = self.sim.scenario.model
         input_id = self.rows.input_of[rid]
-        return HeadJob(
-            rid, model.name, g.split, g.codec_key, input_id, model.seq_len, prompts=model.prompts
-        )
+        return HeadJob(rid, model.name, split, key, input_id, model.seq_len, prompts=model.prompts)
 
     def submit(self, jobs: Sequence[HeadJob]) -> Sequence[Pending[HeadResult]]:
         return self.sim.oracle.submit_heads(jobs)
 
     def prefetch(self, jobs: Sequence[HeadJob]) -> None:
+        if self._policies is not None:  # an adaptive request's head is chosen when it starts
+            groups, group_of = self.sim.groups, self.rows.group_of
+            jobs = [j for j in jobs if not groups[group_of[j.request_id]].heads]
         self.sim.oracle.prefetch(jobs)
 
     # ------------------------------------------------------------------ the device
-    def head_started(self, rid: int) -> None:
-        pass
+    def head_started(self, rid: int) -> float:
+        rows = self.rows
+        g = self.sim.groups[rows.group_of[rid]]
+        if not g.heads:
+            return g.head_s
+        assert self._policies is not None
+        now = self.sim.env.now
+        head, switch_s = self._policies.choose(rows.group_of[rid], rows.device_of[rid], now)
+        self._chosen[rid] = head
+        self._klass[rid] = head.klass
+        assert rows.request_split is not None and rows.request_codec is not None
+        rows.request_split[rid] = head.split
+        rows.request_codec[rid] = head.codec_id
+        rows.energy_j[rid] = head.head_energy_j + g.hardware.active_power_w * switch_s
+        return switch_s + head.head_s
 
     def head_ended(self, rid: int, result: HeadResult) -> None:
         sim, rows = self.sim, self.rows
         g = sim.groups[rows.group_of[rid]]
-        encode_s = sim.codec_times.encode_s(
-            g.codec_key, result.raw_bytes, result.payload_bytes, g.hardware
-        )
+        head = self._chosen.get(rid) if g.heads else None
+        key = g.codec_key if head is None else head.codec_key
+        encode_s = sim.codec_times.encode_s(key, result.raw_bytes, result.payload_bytes, g.hardware)
         encode_end_s = sim.env.now + encode_s
         rows.raw_bytes[rid] = result.raw_bytes
         rows.payload_bytes[rid] = result.payload_bytes
         self._heads[rid] = result
-        rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
+        if head is None:
+            rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
+        else:  # head_started charged the chosen head and any switch
+            rows.energy_j[rid] += g.hardware.active_power_w * encode_s
         sim.free_device(rows.device_of[rid], encode_end_s)
         sim.send_up(rid, result.payload_bytes, encode_end_s, self._uplinked)
 
@@ -110,12 +147,17 @@ class Infer:
         t = self.rows.t
         t["t_uplink_start_s"][rid] = start_s
         t["t_uplink_end_s"][rid] = now
+        if rid in self._chosen:
+            assert self._policies is not None
+            rows = self.rows
+            nbytes = float(rows.payload_bytes[rid])
+            self._policies.uplinked(rows.group_of[rid], rows.device_of[rid], nbytes, start_s, now)
         pool = self.decode_pool
         if pool is None:
             self._decoded(rid)
             return
         head = self._heads[rid]
-        klass = self.sim.group_class[self.rows.group_of[rid]]
+        klass = self._klass[rid]
         decode_s = self.cost.decode_s(klass, head.raw_bytes, head.payload_bytes)
         self.rows.server_decode_s[rid] += decode_s
         pool.submit(rid, decode_s)
@@ -125,12 +167,12 @@ class Infer:
         self._enqueue(rid)
 
     def _enqueue(self, rid: int) -> None:
-        if not self.server.receive(rid, self.sim.group_class[self.rows.group_of[rid]]):
+        if not self.server.receive(rid, self._klass[rid]):
             self.sim.finish(rid, DROPPED, "queue_full")
 
     # ------------------------------------------------------------------ the server
     def _ifs(self, batch: list[int]) -> list[IF]:
-        klass = self.sim.group_class[self.rows.group_of[batch[0]]]
+        klass = self._klass[batch[0]]
         heads = self._heads
         return [(klass, heads[rid].raw_bytes, heads[rid].payload_bytes) for rid in batch]
 
@@ -153,7 +195,7 @@ class Infer:
             rows.server_busy_s,
         )
         model = self.sim.scenario.model
-        g = self.sim.groups[rows.group_of[batch[0]]]  # a batch holds one class: one split, codec
+        g = self.cost.classes[self._klass[batch[0]]]  # a batch holds one class: split, codec
         jobs = []
         for rid in batch:  # element writes: batches are small, fancy indexing costs more
             start[rid] = now
@@ -193,6 +235,12 @@ class Infer:
             sim.send_down(rid, result.result_bytes, self._delivered, settle=True)
 
     def _delivered(self, rid: int, _start_s: float, arrive_s: float) -> None:
+        if self._chosen.pop(rid, None) is not None:
+            assert self._policies is not None
+            rows, t = self.rows, self.rows.t
+            wait_s = t["t_server_start_s"][rid] - t["t_uplink_end_s"][rid]
+            wait_s -= rows.server_decode_s[rid]
+            self._policies.responded(rows.device_of[rid], float(wait_s), arrive_s)
         self.sim.finish(rid, COMPLETED, "", arrive_s)
 
     def _replica_failed(
@@ -222,6 +270,7 @@ class Infer:
     # ------------------------------------------------------------------ records
     def forget(self, rid: int) -> None:
         self._heads.pop(rid, None)
+        self._chosen.pop(rid, None)
 
     def flush(self) -> None:
         pass

@@ -80,6 +80,9 @@ class RequestRows:
         self.agreement = nan.copy()
         self.status = np.zeros(n, dtype=np.int8)
         self.reason: dict[int, str] = {}
+        # per request, where a policy chooses them (``fleet.policy``); else the group's
+        self.request_split: np.ndarray | None = None
+        self.request_codec: np.ndarray | None = None
         self.completed = self.dropped = self.failed = 0
         self.last_done_s = 0.0
         self._done: list[int] = []
@@ -132,8 +135,10 @@ class RequestRows:
             "device_id": self.device[idx],
             "group": names[g].tolist(),
             "model": [self._scenario.model.name] * len(idx),
-            "split": splits[g],
-            "codec": codecs[g].tolist(),
+            "split": splits[g] if self.request_split is None else self.request_split[idx],
+            "codec": (
+                codecs[g] if self.request_codec is None else self.request_codec[idx]
+            ).tolist(),
             "input_id": self.input_id[idx],
             "replica_id": self.replica[idx],
             "t_arrival_s": self.t_arrival[idx],

@@ -128,9 +128,10 @@ class Sequences:
         self.sim.oracle.prefetch(jobs)
 
     # ------------------------------------------------------------------ the device
-    def head_started(self, rid: int) -> None:
+    def head_started(self, rid: int) -> float:
         """The device starts the sequence: its prefill over the prompt."""
         self.steps.start(rid, self.sim.env.now)
+        return self.sim.groups[self.rows.group_of[rid]].head_s
 
     def head_ended(self, rid: int, result: GenResult) -> None:
         sim, rows = self.sim, self.rows

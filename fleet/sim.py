@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -112,6 +112,7 @@ class Simulation:
         self.group_class = [
             classes.setdefault((g.split, g.codec_key), len(classes)) for g in self.groups
         ]
+        self.groups = [self._with_heads(i, g, classes) for i, g in enumerate(self.groups)]
         self.task = self._make_task(step_sink, ServerSeeds(route_ss, service_ss, failure_ss))
         self.rows.task = self.task
         self.server: ServerSide = self.task.server
@@ -140,6 +141,28 @@ class Simulation:
             head_s,
             head_energy_j,
         )
+
+    def _with_heads(self, index: int, g: GroupSetup, classes: dict[tuple[int, str], int]) -> Any:
+        """An adaptive group's set-up with its heads (``fleet.policy``); a static one as is."""
+        group = self.scenario.fleet[index]
+        if group.policy == "static":
+            return g
+        if self.scenario.model.task == "generate":
+            raise ValueError(
+                f"fleet[{index}].policy: adaptive policies are for model.task: infer; "
+                "use policy: static for task: generate"
+            )
+        from fleet.policy import adaptive_heads, resident_bytes
+
+        g = replace(g, heads=adaptive_heads(self, group, g, classes), policy=group.policy)
+        resident = resident_bytes(self, g)
+        if resident > g.hardware.memory_capacity_bytes:
+            raise ValueError(
+                f"fleet[{index}].policy: the {len(g.heads)} heads keep {resident / 1e9:.2f} GB "
+                f"of weights, more than {g.hardware.name}'s memory "
+                f"({g.hardware.memory_capacity_bytes / 1e9:.2f} GB); keep fewer or shallower heads"
+            )
+        return g
 
     def _make_task(self, step_sink: Sink | None, seeds: ServerSeeds) -> Task:
         if self.scenario.model.task == "generate":
@@ -198,6 +221,16 @@ class Simulation:
             )
         if self.scenario.servers.decode.on == "gpu":
             out.append(GPU_ASSUMPTION)
+        for g in self.groups:
+            if g.heads:
+                from fleet.policy import resident_bytes
+
+                splits = ", ".join(str(h.split) for h in g.heads)
+                out.append(
+                    f"group {g.name} chooses per request among {len(g.heads)} heads (splits "
+                    f"{splits}): {resident_bytes(self, g) / 1e6:.1f} MB of head weights resident, "
+                    f"{g.policy.switch_s} s at active power per switch of head"
+                )
         return tuple(out)
 
     def _schedule_arrivals(self, first: int) -> None:
@@ -258,12 +291,11 @@ class Simulation:
 
     def _start_head(self, rid: int) -> None:
         self._busy[self.rows.device_of[rid]] = True
-        g = self.groups[self.rows.group_of[rid]]
         now = self.env.now
         self.rows.t["t_head_start_s"][rid] = now
-        self.task.head_started(rid)
+        head_s = self.task.head_started(rid)
         self._jobs.append((rid, self.task.job(rid)))
-        self.at(now + g.head_s, self._head_ended, rid)
+        self.at(now + head_s, self._head_ended, rid)
 
     def flush_jobs(self) -> None:
         """Submit the jobs of this instant to the oracle in one call."""
@@ -289,7 +321,9 @@ class Simulation:
         """The head ran its simulated time but produced nothing: free the device, record."""
         now = self.env.now
         self.rows.t["t_head_end_s"][rid] = now
-        self.rows.energy_j[rid] = self.groups[self.rows.group_of[rid]].head_energy_j
+        g = self.groups[self.rows.group_of[rid]]
+        if not g.heads:  # an adaptive group's head_started charged its head
+            self.rows.energy_j[rid] = g.head_energy_j
         self.free_device(self.rows.device_of[rid], now)
         self.finish(rid, FAILED, f"head: {exc}")
 

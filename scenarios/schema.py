@@ -27,9 +27,11 @@ from pydantic import Field, model_validator
 from scenarios.schema_base import NAME_PATTERN, Dtype, FieldError, Name, Strict
 from scenarios.schema_fleet import (
     RADIO_PRESETS,
+    AdaptivePolicy,
     Arrivals,
     Availability,
     DeviceGroup,
+    HeadOption,
     OnOffArrivals,
     OnOffAvailability,
     PeriodicArrivals,
@@ -64,6 +66,7 @@ __all__ = [
     "DEFAULT_UPLINK",
     "NAME_PATTERN",
     "RADIO_PRESETS",
+    "AdaptivePolicy",
     "Arrivals",
     "Availability",
     "Batching",
@@ -73,6 +76,7 @@ __all__ = [
     "DeviceGroup",
     "Dtype",
     "FieldError",
+    "HeadOption",
     "LinkSpec",
     "ModelSpec",
     "Name",

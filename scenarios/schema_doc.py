@@ -128,6 +128,8 @@ _CODEC = "Also `fleet[].codec`. Every key besides `id` is a parameter of that co
 _CODEC += "codec reference); `slicer validate` checks them."
 _LINKS = "`fleet[].uplink`, `fleet[].downlink`, `network.cells[].uplink` and "
 _LINKS += "`network.cells[].downlink` each take one link (one direction)."
+_POLICY = "`policy: static` (the default) runs every request at the group's `split` and codec; "
+_POLICY += "`policy: {kind: adaptive, ...}` is this mapping."
 _OUTAGES = "A mapping draws random outages; a list gives fixed windows (sorted, not overlapping)."
 
 SECTIONS: tuple[Section, ...] = (
@@ -140,6 +142,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("Outages: `outages` of any link", (s.RandomOutages, s.OutageWindow), _OUTAGES),
     Section("`fleet[].availability`", _variants(s.Availability), "Device dropouts, by `kind`."),
     Section("`fleet[].radio`", (s.RadioSpec,), f"Presets: {_RADIO}."),
+    Section("`fleet[].policy`", (s.AdaptivePolicy,), _POLICY),
+    Section("`fleet[].policy.options[]`", (s.HeadOption,)),
     Section("`network`", (s.Network,)),
     Section("`network.cells[]`", (s.Cell,)),
     Section("`servers`", (s.Servers,), "The server pool."),

@@ -1,6 +1,8 @@
 """Device groups of a scenario (``DeviceGroup``): how many devices, their hardware and split,
 when they send requests (the arrival processes), when they are offline (availability), their
-links and the energy their radio spends.
+links, the energy their radio spends and how each request picks its split (``policy``: the
+group's one split, or an ``AdaptivePolicy`` choosing among several heads per request; the
+decision rule is ``fleet.policy``'s).
 """
 
 from __future__ import annotations
@@ -83,6 +85,50 @@ class RadioSpec(Strict):
     downlink_j_per_mbit: float = Field(default=0.0, ge=0)
 
 
+class HeadOption(Strict):
+    """One more head a device keeps: a split point and the codec after it."""
+
+    split: int = Field(ge=0, description="blocks run on the device (0 sends the input)")
+    codec: CodecSpec | None = Field(
+        default=None, description="its codec (default: the group's codec)"
+    )
+
+
+class AdaptivePolicy(Strict):
+    """Each request picks its head (split and codec) when it starts, from what the device
+    knows then: its uplink throughput estimate, its energy budget and the server wait that
+    the last response reported (the rule: ``fleet.policy``, README "Adaptive split
+    policies"). The group's own ``split`` and codec are the first head."""
+
+    kind: Literal["adaptive"]
+    options: list[HeadOption] = Field(
+        min_length=1, description="the other heads the device keeps, besides the group's own"
+    )
+    slo_s: float = Field(gt=0, description="the latency a request aims at")
+    prefer: Literal["server_s", "device_j", "uplink_bytes", "latency_s"] = Field(
+        default="server_s",
+        description="among heads predicted to meet slo_s, the one with the least of this",
+    )
+    energy_budget_j: float | None = Field(
+        default=None,
+        gt=0,
+        description="heads predicted to spend more device energy per request are not chosen "
+        "(default: no budget)",
+    )
+    alpha: float = Field(
+        default=0.5, gt=0, le=1, description="weight of the newest uplink throughput sample"
+    )
+    prior_mbps: float = Field(
+        default=2.0, gt=0, description="the uplink estimate before the device's first transfer"
+    )
+    switch_s: float = Field(
+        default=0.005,
+        ge=0,
+        description="device time (at active power) to switch to another head than the last "
+        "request's (an estimate: loading another compiled graph)",
+    )
+
+
 class DeviceGroup(Strict):
     name: Name
     count: int = Field(ge=1, description="devices in the group")
@@ -108,6 +154,11 @@ class DeviceGroup(Strict):
     radio: RadioSpec | None = Field(
         default=None,
         description="radio energy of transfers (`lte` or a RadioSpec); default: not counted",
+    )
+    policy: Literal["static"] | AdaptivePolicy = Field(
+        default="static",
+        description="static: every request uses split and codec; adaptive: each request "
+        "chooses among several heads",
     )
 
     @model_validator(mode="before")
