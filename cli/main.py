@@ -10,6 +10,8 @@
     slicer validate FILE [--set k=v]...  check a scenario (and every sweep point) without running
     slicer schema [--markdown [--write README.md]]   the scenario file's JSON schema, or its
                                         Markdown reference (written into the README)
+    slicer plan FILE --slo-s S [--minimize replicas|server_s|device_j|uplink_bytes]
+                                        the split, codec and replicas to use (plan.yaml)
     slicer report DIR [--slo-s S]       report.html and report.md of a run or sweep
     slicer compare DIR_A DIR_B [--out DIR] [--slo-s S]   two runs or two sweeps side by side
 """
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cli.calibrate import cmd_calibrate, cmd_calibrate_codecs
+from cli.plan import add_parser as _add_plan_command
 from cli.tables import table as _table
 from fleet.run.check import check
 
@@ -183,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_model_commands(sub)
     _add_run_commands(sub)
+    _add_plan_command(sub)
     _add_report_commands(sub)
     return parser
 
