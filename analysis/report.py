@@ -11,6 +11,7 @@ run report is built here; the sweep report in ``analysis.report_sweep``, the com
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ from analysis.report_parts import (
     versions_section,
     what_was_run,
 )
+from analysis.report_plan import plan_section
 from analysis.report_sweep import MAX_CDF_POINTS as MAX_CDF_POINTS
 from analysis.report_sweep import sweep_document
 from records import metrics as metric_defs
@@ -67,8 +69,14 @@ def write_report(path: str | Path, *, slo_s: float | None = None) -> tuple[Path,
     results = load(path)
     figures = FigureSaver(results.path / FIGURES)
     if isinstance(results, Sweep):
-        return _write(sweep_document(results, figures, slo_s), results.path)
-    return _write(_run_document(results, figures, slo_s), results.path)
+        document = sweep_document(results, figures, slo_s)
+    else:
+        document = _run_document(results, figures, slo_s)
+    planned = plan_section(results.path)  # slicer plan's recommendation, if one was written
+    if planned is not None:
+        first, *rest = document.sections
+        document = dataclasses.replace(document, sections=[first, planned, *rest])
+    return _write(document, results.path)
 
 
 def write_comparison(
