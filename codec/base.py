@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -65,6 +66,21 @@ def check_finite(values: np.ndarray, codec_id: str) -> None:
         raise CodecError(
             f"codec {codec_id!r} is lossy and cannot encode non-finite values: the input holds "
             f"{bad} NaN/inf entries; clean the tensor or use the lossless 'fp32' codec"
+        )
+
+
+def check_decoded(values: np.ndarray, codec_id: str) -> None:
+    """A lossy codec encodes finite values only, so a decoded NaN or inf means the payload was
+    altered (with its CRC recomputed): raise ``CodecError`` rather than hand it on. Two
+    reductions, no temporary array (min and max propagate NaN)."""
+    if values.size == 0:
+        return
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = int((~np.isfinite(values)).sum())
+        raise CodecError(
+            f"{codec_id}: the payload decodes to {bad} NaN/inf values, which its encoder never "
+            "writes; the payload is corrupt or was altered"
         )
 
 
@@ -155,7 +171,8 @@ class Codec(ABC):
                 f"(number {self.numeric_id}); use codec.decode_any to dispatch"
             )
         try:
-            values = self._decode_body(body, header.shape, header.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # tampered scales: checked below
+                values = self._decode_body(body, header.shape, header.dtype)
         except CodecError:
             raise
         except Exception as exc:  # a defect the checks missed must still surface as CodecError
@@ -164,6 +181,8 @@ class Codec(ABC):
             raise CodecError(
                 f"{self.codec_id}: body decodes to {values.size} values, header says {header.numel}"
             )
+        if not self.lossless:
+            check_decoded(values, self.codec_id)
         return to_tensor(values, header.dtype, header.shape, clamp=not self.lossless)
 
     def stats(self, x: Any) -> CodecStats:
@@ -206,7 +225,9 @@ class Codec(ABC):
                 raise CodecError(
                     f"codec {cls.codec_id!r} has no parameter {key!r}; allowed: {allowed or 'none'}"
                 )
-        return cls(**params)
+        built = cls(**params)
+        _check_used(built, params)
+        return built
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Codec) and self.get_config() == other.get_config()
@@ -217,6 +238,22 @@ class Codec(ABC):
     def __repr__(self) -> str:
         config = dict(sorted(self.get_config().items()))
         return f"get_codec({config!r})"
+
+
+def _check_used(built: Codec, given: dict[str, Any]) -> None:
+    """Every parameter given must be one the built codec uses: a value that its config does not
+    echo (``max_nmse`` next to ``bits_per_element``, which takes precedence) was silently
+    dropped, so the two conflict. A missing key and None count as the same (unset)."""
+    config = built.get_config()
+    for key, value in given.items():
+        used = config.get(key)
+        if value is None or used == value:
+            continue
+        others = ", ".join(f"{k}={v!r}" for k, v in given.items() if k != key)
+        raise CodecError(
+            f"codec {built.codec_id!r}: {key}={value!r} conflicts with {others or 'the defaults'}"
+            f" (the codec would use {key}={used!r}); give one of them, not both"
+        )
 
 
 # -- parameter checks shared by the codecs' constructors --------------------------------------

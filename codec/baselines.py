@@ -1,6 +1,8 @@
 """Baseline codecs: plain casts, 8-bit quantisers, zstd and magnitude top-K.
 
-``fp32`` is lossless (it also carries NaN and inf). ``fp16`` and ``zstd`` refuse values beyond
+``fp32`` is lossless (it also carries NaN and inf); every other codec here refuses non-finite
+input, so its decoder refuses a payload that decodes to NaN or inf (``Codec.decode``), and the
+8-bit decoders check their scales. ``fp16`` and ``zstd`` refuse values beyond
 the float16 range rather than turning them into inf. ``int8`` is per-tensor asymmetric uniform,
 ``blockwise8`` is absmax-scaled int8 per block of ``block_size`` values (the 8-bit blockwise
 compression used between servers in distributed LLM inference), ``topk`` keeps the
@@ -118,6 +120,8 @@ class Int8(_NoParams):
     def _decode_body(self, body: memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
         _expect(body, 16 + math.prod(shape), self.codec_id)
         lo, scale = struct.unpack("<dd", body[:16])
+        if not (math.isfinite(lo) and math.isfinite(scale) and scale >= 0):
+            raise CodecError(f"int8: corrupt header (lo {lo!r}, scale {scale!r})")
         q = np.frombuffer(body[16:], dtype=np.uint8)
         return (lo + q * scale).astype(np.float32)
 
@@ -163,6 +167,8 @@ class Blockwise8(Codec):
             raise CodecError("blockwise8: block size 0 in payload")
         n_blocks = -(-n // block_size)
         scale = reader.array("<f4", n_blocks).astype(np.float32)
+        if scale.size and not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise CodecError("blockwise8: corrupt block scales (not finite and > 0)")
         q = reader.array("i1", n).astype(np.float32)
         reader.done()
         return q * np.repeat(scale, block_size)[:n]
