@@ -14,7 +14,9 @@ finds it by simulating every point; ``search`` finds the same one with:
    binary search over the replica counts the capacity bound leaves, starting at the fewest;
 3. branch and bound: configurations go in the order of their objective bound, and one whose
    bound already exceeds the best answer so far is not simulated; for ``minimize: replicas``
-   only replica counts up to the best answer's are tried.
+   only replica counts up to the best answer's are tried, and a configuration that needs at
+   least the best's replicas with a latency bound above the best's metric is skipped (it could
+   only tie on replicas and lose on latency).
 
 Every point simulated is a replayed run (``fleet.run.point.run_one``) under
 ``<out>/points/<point>``; a finished run there is reused.
@@ -141,6 +143,9 @@ def search(space: Space, verdicts: list[Verdict], goal: Goal, simulate: Simulate
         if best is not None and _bound(v, goal) > rank(best, goal)[0]:
             v.pruned = "objective bound cannot beat the best so far"
             continue
+        if best is not None and goal.minimize == "replicas" and _loses_tie(v, best, goal):
+            v.pruned = "needs as many replicas as the best so far, at a worse latency bound"
+            continue
         assert v.fewest_replicas is not None
         counts = [r for r in space.replicas if r >= v.fewest_replicas]
         if best is not None and goal.minimize == "replicas":
@@ -215,6 +220,14 @@ def _fewest_meeting(
         else:
             lo = mid + 1
     return counts[hi]
+
+
+def _loses_tie(v: Verdict, best: Verdict, goal: Goal) -> bool:
+    """Whether ``v`` needs at least the best's replicas (capacity bound) and its latency bound
+    already exceeds the best's metric: it can at most tie on replicas and then loses."""
+    best_r, _, best_metric = rank(best, goal)
+    assert v.fewest_replicas is not None
+    return v.fewest_replicas >= best_r and v.latency_bound_s > best_metric
 
 
 def _bound(v: Verdict, goal: Goal) -> float:
