@@ -52,16 +52,45 @@ def side_choice(
 ) -> tuple[np.ndarray, float, float]:
     """(counts, bits under the fixed model of these code lengths, bits with the histogram
     stored) of a side stream; the fixed model's bits are -1 where a value is outside
-    ``[0, alphabet)``."""
+    ``[0, alphabet)``. Few values in a large alphabet are summed over their distinct symbols
+    only, in symbol order: the same floats, since the skipped terms are all 0."""
     counts = np.zeros(alphabet, dtype=np.int64)
     for v in values:
         if not 0 <= v < alphabet:
             return counts, -1.0, 0.0
         counts[v] += 1
+    if 8 * values.size < alphabet:
+        used = np.unique(values)
+        return counts, _sparse_bits(counts, used, code_lengths), _sparse_hist_bits(counts, used)
     fixed_bits = 0.0
     for symbol in range(alphabet):
         fixed_bits += counts[symbol] * code_lengths[symbol]
     return counts, fixed_bits, entropy_bits(counts) + 8 * histogram_bytes(counts)
+
+
+@njit(cache=True, nogil=True)
+def _sparse_bits(counts: np.ndarray, used: np.ndarray, code_lengths: np.ndarray) -> float:
+    fixed_bits = 0.0
+    for symbol in used:
+        fixed_bits += counts[symbol] * code_lengths[symbol]
+    return fixed_bits
+
+
+@njit(cache=True, nogil=True)
+def _sparse_hist_bits(counts: np.ndarray, used: np.ndarray) -> float:
+    """``entropy_bits(counts) + 8 * histogram_bytes(counts)`` over the used symbols (sorted)."""
+    total = 0
+    for symbol in used:
+        total += counts[symbol]
+    bits = 0.0
+    size = 0
+    previous = -1
+    for symbol in used:
+        c = counts[symbol]
+        bits -= c * np.log2(c / total)
+        size += _varint_bytes(symbol - previous - 1) + _varint_bytes(c)
+        previous = symbol
+    return bits + 8 * (size + _varint_bytes(used.size))
 
 
 @njit(cache=True, nogil=True)
@@ -74,12 +103,12 @@ def code_choice(
     counts = np.zeros(alphabet, dtype=np.int64)
     for v in codes:
         counts[v] += 1
+    used = np.flatnonzero(counts)
     best, best_bits = 0, np.inf
     for m in range(n_models):
         bits = 0.0
-        for symbol in range(alphabet):
-            if counts[symbol]:
-                bits += code_lengths[m, symbol] * counts[symbol]
+        for symbol in used:
+            bits += code_lengths[m, symbol] * counts[symbol]
         if bits < best_bits:
             best, best_bits = m, bits
     return counts, best, best_bits, entropy_bits(counts) + 8 * histogram_bytes(counts)

@@ -98,6 +98,13 @@ class Bank:
 _local = threading.local()
 
 
+def warm() -> None:
+    """Build what every SLICER coder needs before the first frame: the fixed models and this
+    thread's bank (a stream's set-up calls it)."""
+    fixed_models()
+    bank()
+
+
 def bank() -> Bank:
     """This thread's ``Bank`` (made on first use)."""
     found: Bank | None = getattr(_local, "bank", None)

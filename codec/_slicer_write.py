@@ -346,7 +346,8 @@ def _write(
     total = kept.sum()
     sym = np.empty(n_rows * (n + 5 + 4 * nb) + 3 * total + 600, dtype=np.int64)
     streams = np.empty((n_rows * 2 + 1200, 5), dtype=np.int64)
-    hc = np.empty(2 * 16 + 512 * 256 + n_rows * 3 * 65 + 3 * 4096, dtype=np.int64)
+    keys = _cost_kernels.group_numbers(bits, present, N_LEVELS)
+    hc = np.empty(8448 + 256 * keys.size, dtype=np.int64)  # every histogram model's counts
     head = np.empty(1024 + 12 * (n_rows * (5 + 4 * nb) + 600), dtype=np.uint8)
     hist = np.empty(4096 + 12 * min(total, 512 * 256), dtype=np.uint8)
     at = np.zeros(5, dtype=np.int64)
@@ -371,7 +372,6 @@ def _write(
     _masks_and_signs(head, sym, streams, at, hc, kept, level, normal, signs, meta)
     _block_ids(head, sym, streams, at, hc, ids_pos, ids_neg, nb, log2_nb, meta)
     codes, groups = _kernels.quantize(rows, kept, neg, block, bits, cuts, LEVELS_F32, N_LEVELS)
-    keys = _cost_kernels.group_numbers(bits, present, N_LEVELS)
     _codes(head, hist, sym, streams, at, hc, codes, groups, keys, nb, lengths, starts, meta)
     words = _encode(sym[: at[3]], streams, at[2], hc, tables)
     return _body_bytes.sections(head[: at[0]], hist[: at[1]], words), True

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codec import bitstream
+from codec import _model_bank, bitstream
 from codec._slicer_plan import Setting
 from codec.base import Codec, check_finite, prepare, to_tensor
 from codec.errors import CodecError
@@ -190,6 +190,8 @@ def open_encoder(codec: Codec, prefill: Any) -> StreamEncoder:
     if _calibrates(codec):
         assert isinstance(codec, Slicer)
         setting = codec.choose_setting(values, prepared.dtype)
+    if isinstance(codec, Slicer):
+        _model_bank.warm()
     return StreamEncoder(codec, prepared.dtype, (1, *values.shape[1:]), setting)
 
 
@@ -211,6 +213,8 @@ def open_decoder(codec: Codec, setup: bytes) -> StreamDecoder:
             f"stream set-up carries {made}, which does not fit codec {codec!r}; both ends "
             "need the same codec config"
         )
+    if isinstance(codec, Slicer):
+        _model_bank.warm()
     return StreamDecoder(codec, header, _key(setup))
 
 

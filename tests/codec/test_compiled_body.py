@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from codec import _model_bank, _slicer_read, _slicer_stream, _slicer_write, bitstream, entropy
+from codec import (
+    _model_bank,
+    _slicer_fused,
+    _slicer_read,
+    _slicer_stream,
+    _slicer_write,
+    bitstream,
+    entropy,
+)
 from codec._slicer_plan import plan_rows, verify
 from codec.registry import get_codec
 from tests.codec import reference_kernels
@@ -38,7 +46,8 @@ def _tensor(rng: np.random.Generator, case: int) -> np.ndarray:
     return x
 
 
-def _plans(seed: int) -> list[tuple[np.ndarray, Any, str]]:
+def _settings(seed: int) -> list[tuple[np.ndarray, float, Any, str]]:
+    """(rows, budget, setting, granularity) of a dozen encodes."""
     rng = np.random.default_rng(seed)
     out = []
     for case in range(12):
@@ -46,10 +55,33 @@ def _plans(seed: int) -> list[tuple[np.ndarray, Any, str]]:
         rows = codec._rows(_tensor(rng, case))
         assert codec.max_nmse is not None
         setting = codec._choose_setting(rows, codec.max_nmse, "float32")
-        plan = plan_rows(rows, codec.max_nmse, setting)
-        verify(rows, plan, codec.max_nmse, "float32")
-        out.append((rows, plan, codec.granularity))
+        out.append((rows, codec.max_nmse, setting, codec.granularity))
     return out
+
+
+def _plans(seed: int) -> list[tuple[np.ndarray, Any, str]]:
+    out = []
+    for rows, nmse, setting, granularity in _settings(seed):
+        plan = plan_rows(rows, nmse, setting)
+        verify(rows, plan, nmse, "float32")
+        out.append((rows, plan, granularity))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fused_encoder_gives_the_staged_bytes_or_hands_over(seed: int) -> None:
+    handed_over = 0
+    for rows, nmse, setting, granularity in _settings(seed):
+        plan = plan_rows(rows, nmse, setting)
+        verify(rows, plan, nmse, "float32")
+        staged = _slicer_stream.write(rows, plan, granularity)
+        fused = _slicer_fused.encode(rows, nmse, setting, granularity)
+        if fused is None:
+            handed_over += 1
+            assert plan.mode.any()  # only rows stored verbatim hand over
+        else:
+            assert fused == staged
+    assert handed_over < 12
 
 
 @pytest.mark.parametrize("seed", range(8))
