@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cli.calibrate import cmd_calibrate, cmd_calibrate_codecs
+from cli.guard import guarded
 from cli.plan import add_parser as _add_plan_command
 from cli.tables import table as _table
 from fleet.run.check import check
@@ -304,15 +305,7 @@ def _add_report_commands(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from fleet.compute.cluster import ClusterError
-    from server.engine.jobs import OracleError
-
-    try:
-        code: int = args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, OracleError, ClusterError) as exc:
-        print(f"slicer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    return code
+    return guarded(args.command, lambda: int(args.func(args)))
 
 
 def _json_arg(text: str) -> Any:

@@ -3,14 +3,18 @@
 row-group writer that fills them.
 
 ``TableWriter`` buffers appended columns and writes a Parquet row group every
-``rows_per_group`` rows, so an interrupted run loses at most the rows not yet written. Row
-groups depend only on the total number of rows appended (never on how appends were chunked),
-compression is fixed (zstd level 3) and no timestamps are stored, so identical rows give
-byte-identical files. Times are simulated seconds (float64, NaN for stages never reached).
+``rows_per_group`` rows into ``<name>.part`` beside the table, renamed to the table's name when
+the writer closes: a table is there whole or not at all. An exception (an interrupt included)
+inside its ``with`` block discards the part file, so a killed run leaves no half-written table
+(``write_table_atomic`` does the same for a table written at once). Row groups depend only on
+the total number of rows appended (never on how appends were chunked), compression is fixed
+(zstd level 3) and no timestamps are stored, so identical rows give byte-identical files.
+Times are simulated seconds (float64, NaN for stages never reached).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+PART_SUFFIX = ".part"  # a table being written; renamed when complete
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
 
@@ -202,7 +207,8 @@ class TableWriter:
     """Append columns, get a Parquet file of ``schema`` written one row group at a time.
 
     ``append`` takes every column of the schema (by name, equal lengths); ``close`` writes the
-    rest (an empty table with the schema when nothing was appended). Use as a context manager.
+    rest (an empty table with the schema when nothing was appended) and renames the part file
+    to ``path``; ``abort`` discards it. Use as a context manager: an exception aborts.
     """
 
     def __init__(self, path: str | Path, schema: pa.Schema, rows_per_group: int = 65536) -> None:
@@ -222,8 +228,9 @@ class TableWriter:
                 f"cannot write {self.path}: folder {self.path.parent} does not exist; create "
                 "the run directory first"
             )
+        self.part_path = self.path.with_name(self.path.name + PART_SUFFIX)
         self._writer = pq.ParquetWriter(
-            self.path,
+            self.part_path,
             schema,
             compression=COMPRESSION,
             compression_level=COMPRESSION_LEVEL,
@@ -242,15 +249,31 @@ class TableWriter:
             self._write_rows(self.rows_per_group)
 
     def close(self) -> None:
-        """Write what is buffered and finish the file; closing twice does nothing."""
+        """Write what is buffered, finish the file and give it its name; closing twice (or
+        after ``abort``) does nothing."""
         if self._closed:
             return
         self._closed = True
         try:
             if self._buffered:
                 self._write_rows(self._buffered)
-        finally:
             self._writer.close()
+        except BaseException:
+            self._discard()
+            raise
+        self.part_path.replace(self.path)
+
+    def abort(self) -> None:
+        """Drop the table: nothing is left at ``path`` or at the part file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._discard()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self.part_path.unlink(missing_ok=True)
 
     def _write_rows(self, count: int) -> None:
         table = pa.Table.from_batches(self._buffer, schema=self.schema)
@@ -270,7 +293,23 @@ class TableWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_table_atomic(table: pa.Table, path: str | Path) -> None:
+    """``table`` as a zstd Parquet file at ``path`` (pyarrow's default level), written to a part
+    file and renamed."""
+    path = Path(path)
+    part = path.with_name(path.name + PART_SUFFIX)
+    try:
+        pq.write_table(table, part, compression=COMPRESSION)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(path)
 
 
 def _to_batch(columns: Columns, schema: pa.Schema, path: Path) -> pa.RecordBatch:

@@ -1,12 +1,13 @@
 """One run: a single scenario point (no sweep) simulated into its own results directory.
 
-``run_one`` writes ``manifest.json`` (status ``running`` first, ``complete`` or ``failed`` at
-the end; see ``fleet.run.rundir``), ``requests.parquet`` (row groups flushed as requests finish),
-``servers.parquet``, ``summary.json`` and, for real runs, ``profile.parquet`` (``task:
-infer``) or ``generations.parquet`` (``task: generate``): what the ``ReplayOracle`` samples
-later. ``task: generate`` runs also write ``steps.parquet``. The same scenario and seed give
-byte-identical Parquet files. Oracles are shared through the ``oracles`` cache a caller
-passes (a sweep's points reuse one actor pool); without one, the run closes its own.
+``run_one`` writes ``manifest.json`` (status ``running`` first, ``complete``, ``failed`` or
+``interrupted`` at the end; see ``fleet.run.rundir``), ``requests.parquet`` (row groups flushed
+to a part file as requests finish, renamed when whole), ``servers.parquet``, ``summary.json``
+and, for real runs, ``profile.parquet`` (``task: infer``) or ``generations.parquet`` (``task:
+generate``): what the ``ReplayOracle`` samples later. ``task: generate`` runs also write
+``steps.parquet``. The same scenario and seed give byte-identical Parquet files. Oracles are
+shared through the ``oracles`` cache a caller passes (a sweep's points reuse one actor pool);
+without one, the run closes its own.
 """
 
 from __future__ import annotations
@@ -40,15 +41,17 @@ class RunResult:
 def run_one(
     scenario: Scenario, out: Path, *, quiet: bool = False, oracles: dict[str, Oracle] | None = None
 ) -> RunResult:
-    """One run (no sweep) into the new or empty directory ``out``."""
-    from records.summary import summarize_run
-
+    """One run (no sweep) into ``out``: a new or empty directory, or one where a run of the same
+    scenario finished (its summary is returned; nothing runs) or did not finish (cleared and
+    run again); see ``rundir.prepare``. Every table is written whole or not at all."""
     if scenario.sweep is not None:
         raise ValueError("run_one takes a single point; use run() for a sweep")
-    if out.exists() and any(p.name != CALIBRATION_DIR for p in out.iterdir()):
-        raise FileExistsError(
-            f"{out} exists and is not empty; choose another --out or delete it first"
-        )
+    run_id = rundir.run_id(scenario)
+    done = rundir.prepare(out, run_id, keep=(CALIBRATION_DIR,))
+    if done is not None:
+        if not quiet:
+            print(f"{scenario.name}: finished before in {out}, reused", file=sys.stderr)
+        return RunResult(out, done)
     out.mkdir(parents=True, exist_ok=True)
     if oracles is None:  # a run of its own: its oracle goes when it ends
         own: dict[str, Oracle] = {}
@@ -57,7 +60,16 @@ def run_one(
         finally:
             for oracle in own.values():
                 oracle.close()
-    run_id = rundir.run_id(scenario)
+    with rundir.writing(out):
+        return _run_here(scenario, out, run_id, oracles, quiet)
+
+
+def _run_here(
+    scenario: Scenario, out: Path, run_id: str, oracles: dict[str, Oracle], quiet: bool
+) -> RunResult:
+    """Simulate into the prepared directory ``out``, then summarise and mark it complete."""
+    from records.summary import summarize_run
+
     manifest = rundir.start_manifest(scenario, run_id)
     rundir.write_json(out / "manifest.json", manifest)
     wall_start = time.perf_counter()
@@ -66,8 +78,8 @@ def run_one(
         before = oracle.stats()  # a sweep's points share oracles: count this point's calls
         output = _simulate(scenario, oracle, run_id, out, quiet, wall_start)
     except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        manifest.update(status="failed", error=error, ended_at=rundir.now())
+        status, error = rundir.ended_by(exc)
+        manifest.update(status=status, error=error, ended_at=rundir.now())
         rundir.write_json(out / "manifest.json", manifest)
         raise
     summary = summarize_run(

@@ -43,6 +43,7 @@ __all__ = [
 
 RESULTS_ROOT = Path("results")
 SKIPS_NAMED = 10  # a rerun names this many skipped points, then counts the rest
+CANCEL_WAIT_S = 10.0  # after an interrupt, how long running point tasks get to clean up
 
 
 def default_out(scenario: Scenario, root: Path = RESULTS_ROOT) -> Path:
@@ -80,21 +81,17 @@ def run_sweep(
     """Run the points not finished before, in parallel on Ray where they can be (replayed
     points, or real ones with ``ray.enabled: false``; real points on Ray share one actor pool
     and run in turn). A point that fails is recorded with its error; the others go on."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out.mkdir(parents=True, exist_ok=True)
     results: dict[int, RunResult] = {}
     todo = []
     for point in points:
         path = out / point.name
-        done = rundir.complete(path, rundir.run_id(point.scenario))
+        done = rundir.prepare(path, rundir.run_id(point.scenario))
         if done is not None:
             if len(results) < SKIPS_NAMED:
                 print(f"{_tag(point, points)}: finished before, skipped", file=sys.stderr)
             results[point.index] = RunResult(path, done)
         else:
-            rundir.clear_unfinished(path)
             todo.append(point)
     if len(results) > SKIPS_NAMED:
         more = len(results) - SKIPS_NAMED
@@ -117,6 +114,18 @@ def run_sweep(
                 bar.done += 1
         if bar is not None:
             bar.show()
+    _write_sweep_table(points, results, out / "sweep.parquet")
+    return [results[p.index] for p in points]
+
+
+def _write_sweep_table(
+    points: Sequence[RunSpec], results: dict[int, RunResult], path: Path
+) -> None:
+    """``sweep.parquet``: one row per point, its parameters, status and headline metrics."""
+    import pyarrow as pa
+
+    from records.tables import write_table_atomic
+
     rows = []
     for point in points:
         result = results[point.index]
@@ -127,8 +136,7 @@ def run_sweep(
         rows[-1].update(
             {k: json.dumps(v) if isinstance(v, dict) else v for k, v in result.summary.items()}
         )
-    pq.write_table(pa.Table.from_pylist(rows), out / "sweep.parquet", compression="zstd")
-    return [results[p.index] for p in points]
+    write_table_atomic(pa.Table.from_pylist(rows), path)
 
 
 def _run_parallel(
@@ -147,6 +155,28 @@ def _run_parallel(
         bar.in_place = sys.stderr.isatty()
         bar.show()
     results: dict[int, RunResult] = {}
+    try:
+        _collect(pending, points, out, results, bar)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running points end as interrupted
+        for ref in pending:
+            ray.cancel(ref)  # a KeyboardInterrupt inside the task: its run_one cleans up
+        ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT_S)
+        raise
+    if bar is not None:
+        bar.end_line()
+    return results
+
+
+def _collect(
+    pending: dict[Any, RunSpec],
+    points: Sequence[RunSpec],
+    out: Path,
+    results: dict[int, RunResult],
+    bar: SweepBar | None,
+) -> None:
+    """Take finished point tasks off ``pending`` into ``results`` until none is left."""
+    import ray
+
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         point = pending.pop(ready[0])
@@ -160,9 +190,6 @@ def _run_parallel(
         if bar is not None:
             bar.done += 1
             bar.show()
-    if bar is not None:
-        bar.end_line()
-    return results
 
 
 def _point_task(scenario: dict[str, Any], path: str) -> dict[str, Any]:

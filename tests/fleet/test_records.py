@@ -136,12 +136,22 @@ def test_nothing_appended_writes_an_empty_table(tmp_path: Path) -> None:
     assert table.num_rows == 0 and table.schema == REQUESTS_SCHEMA
 
 
-def test_exception_inside_the_block_still_keeps_the_rows(tmp_path: Path) -> None:
+def test_an_exception_inside_the_block_leaves_no_half_written_table(tmp_path: Path) -> None:
     path = tmp_path / "servers.parquet"
-    with pytest.raises(KeyError), TableWriter(path, SERVERS_SCHEMA) as writer:
+    with pytest.raises(KeyboardInterrupt), TableWriter(path, SERVERS_SCHEMA, 2) as writer:
+        writer.append(servers(5))  # two row groups already written to the part file
+        assert writer.part_path.exists() and not path.exists()
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_table_appears_whole_at_its_name_only_when_closed(tmp_path: Path) -> None:
+    path = tmp_path / "servers.parquet"
+    with TableWriter(path, SERVERS_SCHEMA, rows_per_group=2) as writer:
         writer.append(servers(5))
-        raise KeyError("simulated crash")
+        assert not path.exists()
     assert read_table(path).num_rows == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["servers.parquet"]
 
 
 @pytest.mark.parametrize(

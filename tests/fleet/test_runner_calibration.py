@@ -108,8 +108,9 @@ def test_a_single_run_keeps_its_calibration_inside_its_directory(tmp_path: Path)
     assert result.path == out and result.summary["completed"] == 6
     assert _manifest(out / CALIBRATION_DIR)["status"] == "complete"
     assert _manifest(out)["scenario"]["replay_from"] == str(out / CALIBRATION_DIR)
-    with pytest.raises(FileExistsError, match="not empty"):
-        run(scenarios.load(path), out, quiet=True)  # a single run is never redone in place
+    stamp = _manifest(out)["ended_at"]
+    (again,) = run(scenarios.load(path), out, quiet=True)  # reused, never redone in place
+    assert again.summary == result.summary and _manifest(out)["ended_at"] == stamp
 
 
 def test_a_calibration_that_lacks_a_split_is_refused_before_any_compute(tmp_path: Path) -> None:

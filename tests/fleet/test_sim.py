@@ -235,14 +235,16 @@ def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
     assert (a / "requests.parquet").read_bytes() != (c / "requests.parquet").read_bytes()
 
 
-def test_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
+def test_never_overwrites_a_finished_run(tmp_path: Path) -> None:
+    """The same scenario again reuses the finished run; another scenario there is refused."""
     profile = write_profile(tmp_path / "profile")
     s = scenario(profile)
-    path = run_one(s, tmp_path / "run", quiet=True).path
-    before = (path / "requests.parquet").read_bytes()
-    with pytest.raises(FileExistsError, match="not empty"):
-        run_one(s, path, quiet=True)
-    assert (path / "requests.parquet").read_bytes() == before
+    first = run_one(s, tmp_path / "run", quiet=True)
+    before = (first.path / "requests.parquet").read_bytes()
+    assert run_one(s, first.path, quiet=True).summary == first.summary
+    with pytest.raises(FileExistsError, match="finished run of a different scenario"):
+        run_one(s.model_copy(update={"seed": 2}), first.path, quiet=True)
+    assert (first.path / "requests.parquet").read_bytes() == before
 
 
 def test_exact_stage_trace_of_a_small_run(tmp_path: Path) -> None:
