@@ -28,7 +28,16 @@ decodes) plus its tail at batch 1 (``server.cost``), and ``switch(h)`` is ``swit
 ``energy_budget_j`` are out (all out: the one with the least ``E``). Among the rest, those with
 ``L(h) <= slo_s`` are the candidates and the one with the least ``prefer`` (``server_s``,
 ``device_j`` = E, ``uplink_bytes``, ``latency_s`` = L) wins, ties to the lower L, then to the
-earlier head; with no candidate, the least ``L`` wins.
+earlier head; with no candidate, the least ``L`` wins. ``prefer: server_s`` ranks by
+accelerator time, the tail at batch 1 (plus the decode where the accelerator decodes): the
+figure ``server_busy_s_per_request`` and ``slicer plan --minimize server_s`` count. Decode-pool
+core time is in ``L`` but not in that rank, else fp16 (no decode) would outrank a codec that
+sends a third of the bytes at the same tail, and lose the requests a fade catches.
+
+Measured (``benchmarks.adaptive``, README "Adaptive split policies"): a pessimistic estimate
+(the least of the last 3 samples) or a margin under ``slo_s`` moved requests to shallower,
+costlier heads without beating a static fleet at the same server time, so the rule keeps the
+mean: with one request per device every ~10 s, a sample is older than an LTE fade.
 
 Keeping several heads is charged to the device: ``switch_s`` of device time at active power
 whenever a request runs another head than the last one (added before its head), and the
@@ -81,6 +90,7 @@ class _GroupRule:
         self.fixed_s: list[float] = []
         self.fixed_j: list[float] = []
         self.server_s: list[float] = []
+        self.busy_s: list[float] = []
         for head, (raw, payload) in zip(self.heads, _probe(sim, self.heads), strict=True):
             encode_s = sim.codec_times.encode_s(head.codec_key, raw, payload, g.hardware)
             decode = (head.klass, raw, payload)
@@ -91,6 +101,7 @@ class _GroupRule:
             tail_s = sim.costs.tail_s(server, cost.dtype, head.split, 1)
             self.payload_bytes.append(payload)
             self.server_s.append(decode_s + tail_s)
+            self.busy_s.append(tail_s + (decode_s if cost.decodes_on_accelerator else 0.0))
             self.fixed_s.append(head.head_s + encode_s + self.up_delay_s + down_delay_s)
             self.fixed_j.append(head.head_energy_j + self.active_w * encode_s)
 
@@ -110,7 +121,7 @@ class _GroupRule:
         if not meeting:
             return min(allowed, key=lambda h: (latency[h], h))
         cost = {
-            "server_s": self.server_s,
+            "server_s": self.busy_s,
             "device_j": energy,
             "uplink_bytes": self.payload_bytes,
             "latency_s": latency,

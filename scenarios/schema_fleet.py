@@ -107,7 +107,8 @@ class AdaptivePolicy(Strict):
     slo_s: float = Field(gt=0, description="the latency a request aims at")
     prefer: Literal["server_s", "device_j", "uplink_bytes", "latency_s"] = Field(
         default="server_s",
-        description="among heads predicted to meet slo_s, the one with the least of this",
+        description="among heads predicted to meet slo_s, the one with the least of this "
+        "(server_s: accelerator time, as server_busy_s_per_request counts it)",
     )
     energy_budget_j: float | None = Field(
         default=None,

@@ -29,6 +29,7 @@ def _rule(**fields: Any) -> _GroupRule:
         "fixed_s": [0.1, 0.2],
         "fixed_j": [0.1, 0.3],
         "server_s": [0.02, 0.01],
+        "busy_s": [0.02, 0.01],
     }
     defaults.update(fields)
     for name, value in defaults.items():
@@ -41,6 +42,15 @@ def test_among_heads_that_meet_the_slo_the_preferred_cost_wins() -> None:
     assert _rule().choose(fast, 0.0, -1) == 1
     assert _rule(prefer="uplink_bytes").choose(fast, 0.0, -1) == 0
     assert _rule(prefer="device_j").choose(fast, 0.0, -1) == 0
+
+
+def test_server_s_ranks_by_accelerator_time_not_decode_pool_time() -> None:
+    # head 0 needs no decode (0.01 s, all tail); head 1 decodes on a pool core (0.005 s) before
+    # an equal tail: the accelerator time ties, so the lower predicted latency wins
+    rule = _rule(server_s=[0.01, 0.015], busy_s=[0.01, 0.01], fixed_s=[0.1, 0.1])
+    assert rule.choose(100e6, 0.0, -1) == 0
+    rule = _rule(server_s=[0.01, 0.015], busy_s=[0.01, 0.01], payload_bytes=[30000.0, 1000.0])
+    assert rule.choose(1e6, 0.0, -1) == 1  # 0.24 s vs 0.008 s of uplink: head 1
 
 
 def test_when_no_head_meets_the_slo_the_fastest_predicted_wins() -> None:
