@@ -23,7 +23,8 @@ from fleet.run import rundir
 from fleet.run.check import check
 from fleet.run.point import RunResult
 from fleet.run.rundir import CALIBRATION_DIR
-from scenarios import RunSpec, Scenario, expand, load
+from scenarios import RunSpec, Scenario, ScenarioError, expand, load
+from scenarios.schema import AdaptivePolicy, CodecSpec
 from server.engine.jobs import OracleError, full_codec_key
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "calibrate",
     "calibration_file",
     "check_coverage",
+    "heads",
     "refuse_other_runs",
 ]
 
@@ -116,35 +118,53 @@ def calibrate(
     ]
 
 
+Key = tuple[str, str, str, int, int, int, str]
+
+
+def heads(s: Scenario) -> list[tuple[str, Key]]:
+    """Every (field path, (model, task, prompts, seq_len, new_tokens, split, codec)) a run of
+    ``s`` computes: each group's own head and, for an adaptive group, each option's."""
+    m = s.model
+
+    def key(split: int, codec: CodecSpec) -> Key:
+        return (
+            m.name,
+            m.task,
+            m.prompts,
+            m.seq_len,
+            m.new_tokens,
+            split,
+            full_codec_key(codec.config()),
+        )
+
+    out = []
+    for i, g in enumerate(s.fleet):
+        out.append((f"fleet[{i}].split", key(g.split, s.codec_for(g))))
+        if isinstance(g.policy, AdaptivePolicy):
+            for j, option in enumerate(g.policy.options):
+                codec = option.codec if option.codec is not None else s.codec_for(g)
+                out.append((f"fleet[{i}].policy.options[{j}]", key(option.split, codec)))
+    return out
+
+
 def check_coverage(path: str, specs: Sequence[RunSpec], replayed: Sequence[RunSpec]) -> None:
-    """Every (model, task, prompts, seq_len, new_tokens, split, codec) that ``replayed`` needs
-    must be one that a calibration point records."""
-
-    def keys(s: Scenario) -> set[tuple[str, str, str, int, int, int, str]]:
-        m = s.model
-        return {
-            (
-                m.name,
-                m.task,
-                m.prompts,
-                m.seq_len,
-                m.new_tokens,
-                g.split,
-                full_codec_key(s.codec_for(g).config()),
-            )
-            for g in s.fleet
-        }
-
-    have = set().union(*(keys(s.scenario) for s in specs))
-    missing = sorted(set().union(*(keys(p.scenario) for p in replayed)) - have)
+    """Every (model, task, prompts, seq_len, new_tokens, split, codec) that ``replayed`` needs,
+    an adaptive group's heads included, must be one that a calibration point records; else a
+    ``ScenarioError`` at ``replay_from`` naming the field of each missing head."""
+    have = {k for s in specs for _, k in heads(s.scenario)}
+    missing = sorted(
+        {(field, k) for p in replayed for field, k in heads(p.scenario) if k not in have}
+    )
     if missing:
-        shown = "\n  ".join(map(str, missing[:8])) + ("\n  ..." if len(missing) > 8 else "")
-        raise ValueError(
-            f"replay_from: the calibration {path} does not record what this scenario replays. "
+        rows = [f"{field}: {k}" for field, k in missing]
+        shown = "\n  ".join(rows[:8]) + ("\n  ..." if len(rows) > 8 else "")
+        raise ScenarioError.at(
+            "replay_from",
+            f"the calibration {path} does not record what this scenario replays. "
             "Missing (model, task, prompts, seq_len, new_tokens, split, codec):"
             f"\n  {shown}\nit records:"
             "\n  " + "\n  ".join(map(str, sorted(have))) + "\nadd those splits and codecs to "
-            "the calibration's fleet or sweep, or replay fewer"
+            "the calibration's fleet or sweep, or replay fewer",
         )
 
 
