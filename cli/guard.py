@@ -6,7 +6,8 @@
 
 - the command's own status (0, or 1 when sweep points failed);
 - 2 and ``slicer CMD: error: ...`` for what the user can fix: bad scenarios, codec configs,
-  missing files, paths that cannot be written (``OSError`` in words, never a traceback);
+  missing files, paths that cannot be written (``OSError`` in words, never a traceback), a run
+  that ran out of memory;
 - 130 after SIGINT and 143 after SIGTERM (128 + the signal), with one line saying that
   rerunning the same command resumes.
 """
@@ -40,6 +41,14 @@ def guarded(command: str, call: Callable[[], int]) -> int:
         return 128 + int(signum)
     except (ValueError, OracleError, ClusterError, OSError) as exc:
         print(f"slicer {command}: error: {error_text(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(
+            f"slicer {command}: error: out of memory ({exc or 'no detail'}); the scenario needs "
+            "more than this machine has: lower device counts, arrival rates or durations, or "
+            "drop --ignore-limits to see the estimate",
+            file=sys.stderr,
+        )
         return 2
     finally:
         _on_sigterm(previous)

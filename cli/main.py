@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -122,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = scenarios.load(args.file, overrides)
     check(scenario)
     out = Path(args.out) if args.out is not None else None
-    results = run(scenario, out, quiet=args.quiet)
+    results = run(scenario, out, quiet=args.quiet, ignore_limits=args.ignore_limits)
     keys: tuple[str, ...] = ("requests", "completed", "dropped", "p50_latency_s", "p95_latency_s")
     if scenario.model.task == "generate":
         keys += ("p95_ttft_s", "p95_tpot_s", "uplink_bits_per_token", "mean_agreement")
@@ -139,13 +140,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Every check that needs no compute, as ``run`` makes them before it starts: names,
+    files and their contents, replay coverage, the resource estimate, the output path."""
+    from pathlib import Path
+
     import scenarios
+    from fleet.run.estimate import Limits, enforce, estimate
+    from fleet.run.output import check_output
 
     scenario = scenarios.load(args.file, args.set)
     check(scenario)
     points = scenarios.expand(scenario)
+    if not args.ignore_limits:
+        enforce(points, Limits.here())
+    if args.out is not None:
+        check_output(Path(args.out))
     groups = ", ".join(f"{g.name} x{g.count}" for g in scenario.fleet)
     print(f"{args.file}: ok: scenario {scenario.name!r}, {len(points)} run(s), fleet {groups}")
+    largest = max((estimate(p.scenario) for p in points), key=lambda e: e.memory_bytes)
+    print(f"largest run: {largest.text()}")
     return 0
 
 
@@ -177,6 +190,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     html_path, md_path = write_comparison(args.a, args.b, args.out, slo_s=args.slo_s)
     print(f"comparison: {html_path}\n            {md_path}")
     return 0
+
+
+LIMITS_HELP = (
+    "run even where the resource estimate passes this machine's limits (README: Troubleshooting)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +239,7 @@ def _add_model_commands(sub: Any) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed calls per size (median kept)")
     p.add_argument(
         "--codec",
-        type=_json_arg,
+        type=_codec_arg,
         action="append",
         default=None,
         help="a codec config to fit (repeatable; default: every codec and bundled setting)",
@@ -238,7 +256,9 @@ def _add_model_commands(sub: Any) -> None:
     p = sub.add_parser("eval", help="task quality through a split with a codec in between")
     p.add_argument("--model", required=True)
     p.add_argument("--split", type=int, required=True)
-    p.add_argument("--codec", type=_json_arg, default=None, help='e.g. \'{"id": "slicer"}\'')
+    p.add_argument(
+        "--codec", type=_codec_arg, default=None, help='fp16, or a config: \'{"id": "slicer"}\''
+    )
     p.add_argument("--limit", type=int, default=None, help="fewer samples, for a quick look")
     p.add_argument("--tasks", default=None, help="benchmarks, e.g. piqa,hellaswag (or all)")
     p.add_argument("--seed", type=int, default=0, help="which --limit examples (with --tasks)")
@@ -269,11 +289,14 @@ def _add_run_commands(sub: Any) -> None:
     p.add_argument(
         "--local", action="store_true", help="real compute in this process instead of on Ray actors"
     )
+    p.add_argument("--ignore-limits", action="store_true", help=LIMITS_HELP)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a scenario file without running it")
     p.add_argument("file")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    p.add_argument("--out", default=None, help="also check that this results path is writable")
+    p.add_argument("--ignore-limits", action="store_true", help=LIMITS_HELP)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("schema", help="print the scenario JSON schema (or its Markdown reference)")
@@ -306,6 +329,13 @@ def _add_report_commands(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return guarded(args.command, lambda: int(args.func(args)))
+
+
+def _codec_arg(text: str) -> Any:
+    """A codec config as JSON, or a bare id (``fp16``) as scenario files accept it."""
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", text.strip()):
+        return {"id": text.strip()}
+    return _json_arg(text)
 
 
 def _json_arg(text: str) -> Any:

@@ -34,6 +34,7 @@ from server.batching import BatchPolicy, BatchQueue
 from server.routing import DOWN_LOAD, make_router
 
 SHARED = -1  # the replica id under which the shared queue's drops and lengths are recorded
+MAX_FAILURES_PER_REPLICA = 1_000_000  # more is an error (mtbf_s + mttr_s too small), not a hang
 OnFail = Callable[[int, list[int], float, float, list[int]], None]
 
 
@@ -331,6 +332,13 @@ class _FailureClock:
 
     def window(self, k: int) -> tuple[float, float]:
         windows = self._windows
+        if k >= MAX_FAILURES_PER_REPLICA:
+            policy, t_s = self._policy, windows[-1][1] if windows else 0.0
+            raise ValueError(
+                f"replica failures: more than {MAX_FAILURES_PER_REPLICA:,} failures of one "
+                f"replica by t={t_s:.6g} s (mtbf_s {policy.mtbf_s:g}, mttr_s {policy.mttr_s:g}); "
+                "make them larger"
+            )
         while len(windows) <= k:
             up_from_s = windows[-1][1] if windows else 0.0
             fail_s = up_from_s + float(self._rng.exponential(self._policy.mtbf_s))

@@ -17,6 +17,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+MAX_WINDOWS_PER_LINK = 10_000_000  # random windows one link may draw in a run
+
 
 class Outages(Protocol):
     def next_window(self, t_s: float) -> tuple[float, float]:
@@ -56,13 +58,14 @@ class RandomOutages:
     """Alternating exponential gaps (mean ``mean_gap_s``) and outages (mean ``mean_s``) from
     time 0, starting inside an outage with probability mean_s / (mean_gap_s + mean_s) (the
     stationary state). Windows are drawn one at a time as asked for and forgotten once passed,
-    so a link holds two floats; asking about an earlier time than before is an error.
+    so a link holds two floats; asking about an earlier time than before is an error, and so is
+    a link that would draw more than ``MAX_WINDOWS_PER_LINK`` windows (never a hang).
 
     ``rng`` is a generator, or a function that makes one, called only when a window after
     ``first`` is needed: with ``first`` drawn for a whole group by ``first_outages``, a device
     that never gets past its first outage costs no generator at all."""
 
-    __slots__ = ("_asked_s", "_end_s", "_mean_gap_s", "_mean_s", "_rng", "_start_s")
+    __slots__ = ("_asked_s", "_drawn", "_end_s", "_mean_gap_s", "_mean_s", "_rng", "_start_s")
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class RandomOutages:
                 raise ValueError(f"random outages: {name} must be finite and > 0, got {value!r}")
         self._mean_gap_s, self._mean_s, self._rng = mean_gap_s, mean_s, rng
         self._asked_s = 0.0
+        self._drawn = 0
         if first is None:
             starts, ends = first_outages(mean_gap_s, mean_s, 1, self._generator())
             first = float(starts[0]), float(ends[0])
@@ -95,11 +99,26 @@ class RandomOutages:
             )
         self._asked_s = t_s
         if self._end_s <= t_s:
+            ahead = (t_s - self._end_s) / (self._mean_gap_s + self._mean_s)
+            if self._drawn + ahead > MAX_WINDOWS_PER_LINK:
+                raise self._too_many(t_s)
             rng = self._generator()
+            drawn = 0
             while self._end_s <= t_s:
                 self._start_s = self._end_s + float(rng.exponential(self._mean_gap_s))
                 self._end_s = self._start_s + float(rng.exponential(self._mean_s))
+                drawn += 1
+                if self._drawn + drawn > MAX_WINDOWS_PER_LINK:
+                    raise self._too_many(t_s)
+            self._drawn += drawn
         return self._start_s, self._end_s
+
+    def _too_many(self, t_s: float) -> ValueError:
+        return ValueError(
+            f"random outages: more than {MAX_WINDOWS_PER_LINK:,} outage windows on one link by "
+            f"t={t_s:.6g} s (mean_gap_s {self._mean_gap_s:g} + mean_s {self._mean_s:g}); make "
+            "them larger"
+        )
 
 
 def first_outages(

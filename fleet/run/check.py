@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fleet.run.check_files import FileChecks
 from scenarios.errors import Problem, ScenarioError
 from scenarios.schema import CodecSpec, LinkSpec, Scenario, TraceArrivals
 from scenarios.sweep import capped, expand, points_text
@@ -40,6 +41,7 @@ class _Names:
         self.tasks: dict[str, str] = {}  # model name -> its task (causal-lm, ...)
         self.codecs: dict[str, str | None] = {}  # config repr -> why it failed, or None
         self.costs: dict[str | None, Any] = {}  # codec cost file -> CodecTimes, or why not
+        self.files = FileChecks()  # traces and replay profiles, read once per call
 
     def num_blocks(self, name: str) -> int | str:
         if name not in self.blocks:
@@ -106,12 +108,14 @@ def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
     for i in range(len(scenario.fleet)):
         problems += _group(scenario, i, blocks, names)
     for i, cell in enumerate(scenario.network.cells):
-        problems += _link_files(cell.uplink, f"network.cells[{i}].uplink")
-        problems += _link_files(cell.downlink, f"network.cells[{i}].downlink")
+        problems += _link_files(cell.uplink, f"network.cells[{i}].uplink", names)
+        problems += _link_files(cell.downlink, f"network.cells[{i}].downlink", names)
     servers = scenario.servers
     problems += _hardware(servers.hardware, servers.dtype, "servers", "server", names)
     if scenario.replay_from is not None and not Path(scenario.replay_from).exists():
         problems.append(Problem("replay_from", f"not found: {_shown(scenario.replay_from)}"))
+    else:
+        problems += _replay(scenario, names)
     return problems
 
 
@@ -171,9 +175,11 @@ def _group(scenario: Scenario, i: int, blocks: int | str | None, names: _Names) 
     if group.codec is not None:
         problems += _codec(group.codec, f"{where}.codec", names, scenario.codec_costs)
     if isinstance(group.arrivals, TraceArrivals):
-        problems += _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
-    problems += _link_files(group.uplink, f"{where}.uplink")
-    problems += _link_files(group.downlink, f"{where}.downlink")
+        missing = _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
+        why = names.files.arrival_trace_problem(group.arrivals.path) if not missing else None
+        problems += missing + ([Problem(f"{where}.arrivals.path", why)] if why else [])
+    problems += _link_files(group.uplink, f"{where}.uplink", names)
+    problems += _link_files(group.downlink, f"{where}.downlink", names)
     return problems
 
 
@@ -204,10 +210,39 @@ def _codec(spec: CodecSpec, where: str, names: _Names, costs: str | None) -> lis
     return [] if why is None else [Problem(where, why)]
 
 
-def _link_files(link: LinkSpec | None, where: str) -> list[Problem]:
-    if link is None or link.trace is None or not link.trace.startswith("file:"):
+def _link_files(link: LinkSpec | None, where: str, names: _Names) -> list[Problem]:
+    """A link's trace: its file exists and parses, its synthetic preset is known."""
+    if link is None or link.trace is None:
         return []
-    return _file(link.trace.removeprefix("file:"), f"{where}.trace", "bandwidth trace")
+    if link.trace.startswith("file:"):
+        missing = _file(link.trace.removeprefix("file:"), f"{where}.trace", "bandwidth trace")
+        if missing:
+            return missing
+    why = names.files.trace_problem(link)
+    return [] if why is None else [Problem(f"{where}.trace", why)]
+
+
+def _replay(scenario: Scenario, names: _Names) -> list[Problem]:
+    """``replay_from``: it exists, and its profiles answer every group's (split, codec)."""
+    path = scenario.replay_from
+    if scenario.mode != "replay" or path is None:
+        return []
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        return []  # a calibration scenario: fleet.run.calibration checks what it records
+    if not Path(path).exists():
+        return [Problem("replay_from", f"not found: {_shown(path)}")]
+    oracle = names.files.replay(path)
+    if isinstance(oracle, str):
+        return [Problem("replay_from", oracle)]
+    problems: list[Problem] = []
+    for group in scenario.fleet:
+        spec = scenario.codec_for(group)
+        if names.codec_problem(spec) is not None:
+            continue  # reported as a codec problem
+        why = names.files.replay_gap(oracle, scenario, group.split, spec.config())
+        if why is not None:
+            problems.append(Problem("replay_from", why))
+    return problems
 
 
 def _file(path: str, where: str, what: str) -> list[Problem]:

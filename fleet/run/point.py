@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.core import decode_pool_cores
 from fleet.run import rundir
-from fleet.run.progress import RunProgress
+from fleet.run.progress import RunProgress, number
 from fleet.run.rundir import CALIBRATION_DIR
 from scenarios import Scenario
 from server.engine.jobs import Oracle, RecordingOracle, full_codec_key
@@ -105,7 +105,7 @@ def _run_here(
     if not quiet:
         print(
             f"{scenario.name}: {output.completed:,} of {output.requests:,} requests completed "
-            f"in {output.sim_time_s:.1f} simulated s ({wall_s:.1f} s wall) -> {out}",
+            f"in {number(output.sim_time_s)} simulated s ({wall_s:.1f} s wall) -> {out}",
             file=sys.stderr,
         )
     return RunResult(out, summary)

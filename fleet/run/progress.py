@@ -34,8 +34,8 @@ class RunProgress:
         elapsed = max(wall - self._wall_start, 1e-9)
         horizon = f"/{self._end_s:g}" if self._end_s else ""
         line = (
-            f"sim {now_s:,.1f}{horizon} s | {done:,}/{total:,} requests | "
-            f"{now_s / elapsed:,.1f}x real time"
+            f"sim {number(now_s)}{horizon} s | {done:,}/{total:,} requests | "
+            f"{number(now_s / elapsed)}x real time"
         )
         line = "\r" + line if self._in_place else line
         print(line, end="\n" if final else "", file=sys.stderr, flush=True)
@@ -89,6 +89,11 @@ class SweepBar:
         if self._open:
             print(file=self.stream, flush=True)
             self._open = False
+
+
+def number(value: float) -> str:
+    """``1,234.5``, or ``1e+300`` where the digits would fill the line."""
+    return f"{value:,.1f}" if abs(value) < 1e9 else f"{value:.3g}"
 
 
 def clock(seconds: float) -> str:

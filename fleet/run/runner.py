@@ -24,6 +24,8 @@ from typing import Any
 
 from fleet.run import rundir
 from fleet.run.calibration import calibrate, calibration_file
+from fleet.run.estimate import Limits, enforce
+from fleet.run.output import check_output
 from fleet.run.point import RunResult, run_one
 from fleet.run.progress import SweepBar
 from fleet.run.rundir import CALIBRATION_DIR
@@ -57,11 +59,23 @@ def default_out(scenario: Scenario, root: Path = RESULTS_ROOT) -> Path:
     return path
 
 
-def run(scenario: Scenario, out: Path | None = None, *, quiet: bool = False) -> list[RunResult]:
+def run(
+    scenario: Scenario,
+    out: Path | None = None,
+    *,
+    quiet: bool = False,
+    limits: Limits | None = None,
+    ignore_limits: bool = False,
+) -> list[RunResult]:
     """Run every point of ``scenario`` (one point without a sweep) into ``out``; when
-    ``replay_from`` names a scenario file, that calibration runs first (module docstring)."""
+    ``replay_from`` names a scenario file, that calibration runs first (module docstring).
+    Before anything runs, every point's resource estimate is held against ``limits`` (default
+    ``Limits.here()``; ``ignore_limits`` skips it) and ``out`` must be writable."""
     out = out if out is not None else default_out(scenario)
     points = expand(scenario)
+    if not ignore_limits:
+        enforce(points, limits if limits is not None else Limits.here())
+    check_output(out)
     calibration = calibration_file(points)
     if calibration is not None:
         points = calibrate(calibration, scenario, points, out, quiet=quiet, run=run)

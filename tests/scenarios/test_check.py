@@ -84,8 +84,9 @@ def test_named_files_must_exist(tmp_path: Path) -> None:
         ("network.cells[0].uplink.trace", "bandwidth trace file not found: /no/such/cell.log"),
         ("replay_from", f"not found: {tmp_path / 'runs'}"),
     ]
-    (tmp_path / "runs").mkdir()
-    check(load(BASE, ["mode=replay", f"replay_from={tmp_path / 'runs'}"]))
+    (tmp_path / "runs").mkdir()  # there, but with no profile to replay: said before any run
+    with pytest.raises(ScenarioError, match=r"replay_from: no profile\.parquet under"):
+        check(load(BASE, ["mode=replay", f"replay_from={tmp_path / 'runs'}"]))
 
 
 def test_all_problems_are_collected_into_one_error() -> None:
