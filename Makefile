@@ -20,11 +20,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
 	touch $@
 
 # The quickstart (a few minutes on a 2-core laptop): calibrate SmolLM2 with real compute, replay
-# fleets of 10 to 10,000 phones for fp16 vs SLICER, write the report. Re-running skips what
-# finished; `rm -rf results/quickstart` starts over.
+# fleets of 10 to 10,000 phones for fp16 vs SLICER, plan the configuration for 3,000 phones at
+# a 1 s p95 SLO from the same calibration (2 replayed points, about 10 s), write the report
+# (its "Recommended configuration" section reads $(QUICKSTART)/plan/plan.json). Re-running
+# skips what finished; `rm -rf results/quickstart` starts over.
 QUICKSTART := results/quickstart
 run: $(VENV)/.installed
 	$(VENV)/bin/slicer run scenarios/quickstart.yaml --out $(QUICKSTART)
+	$(VENV)/bin/slicer plan scenarios/quickstart.yaml --slo-s 1.0 --set 'fleet[0].count=3000' \
+		--set replay_from=$(QUICKSTART)/calibration --out $(QUICKSTART)/plan --quiet
 	$(VENV)/bin/slicer report $(QUICKSTART) --slo-s 1.0
 	@echo "quickstart report: $(QUICKSTART)/report.html (and report.md beside it)"
 
