@@ -11,7 +11,8 @@ captured, about 10 s offline). Every figure is the median of ``--repeats`` runs 
 * zstd (level 3, the ``zstandard`` library alone) decompressing the same tensor's float16 bytes,
   as MB/s of those bytes; ``x zstd`` is zstd's decode time over SLICER's for the same tensor;
 * the per-token stream frame: ``codec.open_encoder`` on the first 64 tokens of block 15, then one
-  ``[1, 576]`` frame per later token encoded and decoded (``max_nmse`` 1e-3), in microseconds;
+  ``[1, 576]`` frame per later token encoded and decoded (``max_nmse`` 1e-3), in microseconds
+  (encode+decode per frame, and each half's own median);
 * batched decode (``codec.decode_batch``): 64 fixed-setting payloads of 64 consecutive rows each
   ([64, 576], 147 KB of float32, at 64 different offsets), decoded with 1 thread and with 2, the
   two timed alternately so both see the same machine load; the row gives the speed-up.
@@ -83,25 +84,27 @@ def zstd_decode_s(x: np.ndarray, repeats: int) -> float:
     return median_s(lambda: dctx.decompress(frame), repeats)
 
 
-def frame_us(hidden: np.ndarray, frames: int, repeats: int) -> float:
-    """Median encode+decode time of one [1, d] stream frame, in microseconds."""
+def frame_us(hidden: np.ndarray, frames: int, repeats: int) -> tuple[float, float, float]:
+    """Median encode+decode, encode and decode time of one [1, d] stream frame, in us."""
     c = codec.get_codec(FRAME)
     encoder = codec.open_encoder(c, torch.from_numpy(hidden[:PREFILL_TOKENS]))
     decoder = codec.open_decoder(c, encoder.setup)
     steps = [torch.from_numpy(hidden[t : t + 1]) for t in range(PREFILL_TOKENS, len(hidden))]
     steps = steps[:frames]
-
-    def one(step: torch.Tensor) -> None:
-        decoder.decode(encoder.encode(step))
-
-    one(steps[0])
-    times = []
+    decoder.decode(encoder.encode(steps[0]))
+    both, enc, dec = [], [], []
     for _ in range(repeats):
         for step in steps:
             start = time.perf_counter()
-            one(step)
-            times.append(time.perf_counter() - start)
-    return 1e6 * statistics.median(times)
+            frame = encoder.encode(step)
+            middle = time.perf_counter()
+            decoder.decode(frame)
+            end = time.perf_counter()
+            both.append(end - start)
+            enc.append(middle - start)
+            dec.append(end - middle)
+    both_us, enc_us, dec_us = (1e6 * statistics.median(t) for t in (both, enc, dec))
+    return both_us, enc_us, dec_us
 
 
 def batch_speedup(x: np.ndarray, repeats: int) -> tuple[float, float, float]:
@@ -151,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     zstd_s = zstd_decode_s(x, args.repeats)
     zstd_mbps = x.size * 2 / 1e6 / zstd_s
     ratio_fixed, ratio_auto = (zstd_s / (mb / d) for d in (dec_fixed, dec_auto))
-    us = frame_us(ifs["smollm2-b15"], args.frames, max(1, args.repeats // 2))
+    us, enc_us, dec_us = frame_us(ifs["smollm2-b15"], args.frames, max(1, args.repeats // 2))
     one_ms, two_ms, speedup = batch_speedup(x, args.repeats)
     rows = [
         row("SLICER encode, fixed (keep 0.3, blocks 2)", enc_fixed, "MB/s", 200.0, True),
@@ -162,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         row("SLICER decode / zstd decode, fixed", ratio_fixed, "x", TARGET_ZSTD_RATIO, True),
         row("SLICER decode / zstd decode, auto", ratio_auto, "x", TARGET_ZSTD_RATIO, True),
         row("stream frame 1x576 (max_nmse 1e-3) enc+dec", us, "us", TARGET_FRAME_US, False),
+        ["  of which encode / decode (medians)", f"{enc_us:,.1f} / {dec_us:,.1f} us", "", ""],
         [
             "decode_batch 64 x [64, 576]: 1 thread / 2 threads",
             f"{one_ms:,.1f} / {two_ms:,.1f} ms",

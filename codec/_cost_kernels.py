@@ -128,3 +128,63 @@ def group_numbers(bits: np.ndarray, present: np.ndarray, n_levels: int) -> np.nd
                     if b > 0:
                         seen[(s * nb + j) * n_levels + b] = True
     return np.flatnonzero(seen)
+
+
+@njit(cache=True, nogil=True)
+def sparse_side_bits(
+    values: np.ndarray, alphabet: int, code_lengths: np.ndarray
+) -> tuple[float, float]:
+    """``side_choice``'s two bit counts without its counts array (for few values in a large
+    alphabet): the same sums over the distinct values in order; -1 where one is outside. The
+    histogram's bits skip the entropy where storing it alone costs at least the fixed model."""
+    srt = np.sort(values)
+    if srt.size and (srt[0] < 0 or srt[-1] >= alphabet):
+        return -1.0, 0.0
+    fixed_bits, size, used, previous = 0.0, 0, 0, -1
+    i = 0
+    while i < srt.size:
+        j = i
+        while j < srt.size and srt[j] == srt[i]:
+            j += 1
+        fixed_bits += (j - i) * code_lengths[srt[i]]
+        size += _varint_bytes(srt[i] - previous - 1) + _varint_bytes(j - i)
+        previous, used, i = srt[i], used + 1, j
+    stored = 8.0 * (size + _varint_bytes(used))
+    if stored >= fixed_bits:  # the histogram loses whatever its entropy (as code_choice_t)
+        return fixed_bits, stored
+    bits = 0.0
+    i = 0
+    while i < srt.size:
+        j = i
+        while j < srt.size and srt[j] == srt[i]:
+            j += 1
+        bits -= (j - i) * np.log2((j - i) / srt.size)
+        i = j
+    return fixed_bits, bits + stored
+
+
+@njit(cache=True, nogil=True)
+def code_choice_t(codes: np.ndarray, lengths_t: np.ndarray) -> tuple[np.ndarray, int, float, float]:
+    """``code_choice`` with the code lengths transposed ([alphabet, models]): every model's
+    sum still runs over the used symbols in order, so the floats are the same, but the models
+    accumulate side by side instead of one dependent chain each. Where the stored histogram
+    alone costs at least the best model, its bits are returned without the entropy (a lower
+    bound that loses the same comparison)."""
+    alphabet, n_models = lengths_t.shape
+    counts = np.zeros(alphabet, dtype=np.int64)
+    for v in codes:
+        counts[v] += 1
+    bits = np.zeros(n_models, dtype=np.float64)
+    for symbol in range(alphabet):
+        c = counts[symbol]
+        if c:
+            for m in range(n_models):
+                bits[m] += lengths_t[symbol, m] * c
+    best, best_bits = 0, np.inf
+    for m in range(n_models):
+        if bits[m] < best_bits:
+            best, best_bits = m, bits[m]
+    stored = 8.0 * histogram_bytes(counts)
+    if stored >= best_bits:  # the histogram loses whatever its entropy: skip the logarithms
+        return counts, best, best_bits, stored
+    return counts, best, best_bits, entropy_bits(counts) + stored

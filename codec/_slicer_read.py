@@ -17,7 +17,15 @@ import math
 import numpy as np
 from numba import njit
 
-from codec import _ans_code, _ans_decode, _cost_kernels, _model_bank, _slicer_stream, _survivors
+from codec import (
+    _ans_code,
+    _ans_decode,
+    _body_bytes,
+    _cost_kernels,
+    _model_bank,
+    _slicer_stream,
+    _survivors,
+)
 from codec._model_bank import GEOM_BASE, MASK_BASE, SIDE_ALPHABETS, SIGN_BASE, UNIFORM_BASE
 from codec._slicer_plan import LEVELS_F32, cut_values
 
@@ -47,80 +55,64 @@ def read(body: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     return _slicer_stream.read(body, shape)
 
 
-# -- cursors: cur[c] is a position, cur[c + 1] its end ------------------------------------------
-@njit(cache=True, nogil=True)
-def _u8(data: np.ndarray, cur: np.ndarray, c: int) -> int:
-    if cur[c] >= cur[c + 1]:
-        return -1
-    cur[c] += 1
-    return int(data[cur[c] - 1])
-
-
-@njit(cache=True, nogil=True)
-def _var(data: np.ndarray, cur: np.ndarray, c: int, limit: int) -> int:
-    value, end = _ans_decode._varint(data[: cur[c + 1]], cur[c], limit)
-    if end < 0:
-        return -1
-    cur[c] = end
-    return value
-
-
-@njit(cache=True, nogil=True)
-def _hist(data: np.ndarray, cur: np.ndarray, c: int, alphabet: int) -> tuple[np.ndarray, bool]:
-    counts, end = _ans_decode.parse_histogram(data[: cur[c + 1]], cur[c], alphabet)
-    if end < 0:
-        return counts, False
-    cur[c] = end
-    return counts, True
-
-
-@njit(cache=True, nogil=True)
-def _words(data: np.ndarray, lo: int, hi: int, dec: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The rANS section's words; ``dec`` gets (bulk length, state) as constriction opens them."""
-    n = (hi - lo) // 4
-    words = np.empty(n, dtype=np.uint32)
-    for i in range(n):
-        b = lo + 4 * i
-        w = np.uint32(data[b]) | (np.uint32(data[b + 1]) << np.uint32(8))
-        w |= (np.uint32(data[b + 2]) << np.uint32(16)) | (np.uint32(data[b + 3]) << np.uint32(24))
-        words[i] = w
-    if (hi - lo) % 4 or (n and words[n - 1] == 0):
-        return words, False
-    dec[0], dec[1] = 0, 0
-    if n == 1:
-        dec[1] = np.uint64(words[0])
-    elif n > 1:
-        dec[0] = n - 2
-        dec[1] = (np.uint64(words[n - 1]) << np.uint64(32)) | np.uint64(words[n - 2])
-    return words, True
-
-
 # -- models and streams ---------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _take(
+def _take_fixed(
     words: np.ndarray,
     dec: np.ndarray,
     tables: _model_bank.Tables,
     number: int,
+    out: np.ndarray,
+    start: int,
+    count: int,
+) -> None:
+    """Decode ``count`` symbols into ``out[start:]`` under fixed model ``number``."""
+    if count == 0:
+        return
+    left, buckets, slot_of, probs, meta = tables
+    slot = _model_bank.fixed_slot(left, buckets, slot_of, probs, meta, number)
+    pos, state = _ans_code.take(
+        words,
+        np.int64(dec[0]),
+        dec[1],
+        left[slot],
+        buckets[slot],
+        meta[number, 1],
+        meta[number, 2],
+        out,
+        start,
+        count,
+    )
+    dec[0], dec[1] = pos, state
+
+
+@njit(cache=True, nogil=True)
+def _take_hist(
+    words: np.ndarray,
+    dec: np.ndarray,
+    tables: _model_bank.Tables,
     counts: np.ndarray,
     total: float,
     out: np.ndarray,
     start: int,
     count: int,
 ) -> None:
-    """Decode ``count`` symbols into ``out[start:]`` under fixed model ``number``, or (number
-    -1) the histogram ``counts / total``."""
+    """Decode ``count`` symbols into ``out[start:]`` under the histogram ``counts / total``."""
     if count == 0:
         return
-    left, buckets, slot_of, probs, meta = tables
-    if number >= 0:
-        slot = _model_bank.fixed_slot(left, buckets, slot_of, probs, meta, number)
-        alphabet, k = meta[number, 1], meta[number, 2]
-    else:
-        slot = _model_bank.histogram_slot(left, buckets, counts, total)
-        alphabet, k = counts.size, _model_bank.pack_factor(counts.size)
+    left, buckets = tables[0], tables[1]
+    slot = _model_bank.histogram_slot(left, buckets, counts, total)
     pos, state = _ans_code.take(
-        words, np.int64(dec[0]), dec[1], left[slot], buckets[slot], alphabet, k, out, start, count
+        words,
+        np.int64(dec[0]),
+        dec[1],
+        left[slot],
+        buckets[slot],
+        counts.size,
+        _model_bank.pack_factor(counts.size),
+        out,
+        start,
+        count,
     )
     dec[0], dec[1] = pos, state
 
@@ -139,17 +131,17 @@ def _side(
     (universal of ``SIDE_ALPHABETS[which]``, or a histogram)."""
     alphabet = SIDE_ALPHABETS[which]
     out = np.zeros(count, dtype=np.int64)
-    flag = _u8(data, cur, 0)
+    flag = _body_bytes.get_u8(data, cur, 0)
     if flag == 0:
-        _take(words, dec, tables, which, np.zeros(0), 1.0, out, 0, count)
+        _take_fixed(words, dec, tables, which, out, 0, count)
         return out, True
     if flag != 1:
         return out, False
-    counts, ok = _hist(data, cur, 0, alphabet)
+    counts, ok = _body_bytes.get_histogram(data, cur, 0, alphabet)
     total = counts.sum()
     if not ok or total <= 0:
         return out, False
-    _take(words, dec, tables, -1, counts, total, out, 0, count)
+    _take_hist(words, dec, tables, counts, total, out, 0, count)
     return out, True
 
 
@@ -197,7 +189,7 @@ def _side_info(
         present[r, 0], present[r, 1] = code[r] % 2 == 1, code[r] >= 2
     lv, ok2 = _side(data, cur, words, dec, tables, 3, n_rows)
     level[:] = lv
-    first = _var(data, cur, 0, 2**20)
+    first = _body_bytes.get_varint(data, cur, 0, 2**20)
     n_present = int(present.sum())
     if not (ok1 and ok2) or first < 0 or n_present == 0:
         return present, level, q, bits, ok1 and ok2 and first >= 0
@@ -239,7 +231,7 @@ def _masks(
         if n_sel == 0:
             continue
         bits = np.empty(n_sel * n, dtype=np.uint8)
-        _take(words, dec, tables, MASK_BASE + lv, np.zeros(0), 1.0, bits, 0, n_sel * n)
+        _take_fixed(words, dec, tables, MASK_BASE + lv, bits, 0, n_sel * n)
         i = 0
         for r in range(n_rows):
             if level[r] == lv:
@@ -261,26 +253,24 @@ def _signs_and_ids(
     """Each survivor's sign (uint8, 1 negative), then the block ids of the positive and of the
     negative survivors."""
     neg = np.zeros(n_kept, dtype=np.uint8)
-    sign_level = _var(data, cur, 0, 256)
+    sign_level = _body_bytes.get_varint(data, cur, 0, 256)
     if 0 < sign_level < 256:
-        _take(words, dec, tables, SIGN_BASE + sign_level, np.zeros(0), 1.0, neg, 0, n_kept)
+        _take_fixed(words, dec, tables, SIGN_BASE + sign_level, neg, 0, n_kept)
     elif sign_level == 256:
         neg[:] = 1
     n_neg = int(neg.sum())
     ids = (np.zeros(n_kept - n_neg, dtype=np.int64), np.zeros(n_neg, dtype=np.int64))
     ok = sign_level >= 0
     for s in range(2):
-        flag = _u8(data, cur, 0)
+        flag = _body_bytes.get_u8(data, cur, 0)
         if flag == 1:
-            counts, good = _hist(data, cur, 0, nb)
+            counts, good = _body_bytes.get_histogram(data, cur, 0, nb)
             ok &= good
             total = max(counts.sum(), 1.0)
-            _take(words, dec, tables, -1, counts, total, ids[s], 0, ids[s].size)
+            _take_hist(words, dec, tables, counts, total, ids[s], 0, ids[s].size)
         elif flag == 0:
             if nb > 1:
-                _take(
-                    words, dec, tables, UNIFORM_BASE + nb, np.zeros(0), 1.0, ids[s], 0, ids[s].size
-                )
+                _take_fixed(words, dec, tables, UNIFORM_BASE + nb, ids[s], 0, ids[s].size)
         else:
             ok = False
         if not ok:
@@ -313,23 +303,14 @@ def _codes(
         b = number % N_LEVELS
         start, stop = offsets[number], offsets[number + 1]
         if rho[g] == 64:
-            counts, good = _hist(data, cur, 2, levels[b])
+            counts, good = _body_bytes.get_histogram(data, cur, 2, levels[b])
             if not good:
                 return by_group, False
-            _take(
-                words,
-                dec,
-                tables,
-                -1,
-                counts,
-                max(counts.sum(), 1.0),
-                by_group,
-                start,
-                stop - start,
-            )
+            total = max(counts.sum(), 1.0)
+            _take_hist(words, dec, tables, counts, total, by_group, start, stop - start)
         else:
             model = GEOM_BASE + rho[g] * 16 + b
-            _take(words, dec, tables, model, np.zeros(0), 1.0, by_group, start, stop - start)
+            _take_fixed(words, dec, tables, model, by_group, start, stop - start)
     return by_group, cur[2] == cur[3] and dec[0] == 0 and dec[1] == 0
 
 
@@ -351,8 +332,8 @@ def _read(
     end = _sections(data, cur)
     if end != data.size:  # also where rows follow verbatim: the Python reader takes those
         return failed, False
-    words, ok = _words(data, cur[4], cur[5], dec)
-    nb, granularity = _u8(data, cur, 0), _u8(data, cur, 0)
+    words, ok = _body_bytes.read_words(data, cur[4], cur[5], dec)
+    nb, granularity = _body_bytes.get_u8(data, cur, 0), _body_bytes.get_u8(data, cur, 0)
     if not ok or not 1 <= nb <= 16 or not 0 <= granularity <= 1:
         return failed, False
     n_rows = 1 if granularity == 1 or shape0 == 0 else shape0

@@ -34,9 +34,9 @@ HIST = -1  # stream model: the histogram stored with the stream
 def code_lengths() -> tuple[np.ndarray, np.ndarray]:
     """Flat code lengths and their starts: the universal model of each side alphabet
     (``_slicer_side.universal_code_lengths``), then every bitwidth's geometric models
-    (``_slicer_stream.geometric_code_lengths``, [64, LEVELS[b]] each, for b = 0..15)."""
+    (``_slicer_stream.geometric_code_lengths``, transposed: [LEVELS[b], 64] each, b = 0..15)."""
     pieces = [_slicer_side.universal_code_lengths(a) for a in SIDE_ALPHABETS]
-    pieces += [_slicer_stream.geometric_code_lengths(b).ravel() for b in range(N_LEVELS)]
+    pieces += [_slicer_stream.geometric_code_lengths(b).T.ravel() for b in range(N_LEVELS)]
     starts = np.cumsum([0] + [p.size for p in pieces])
     return np.concatenate(pieces), starts.astype(np.int64)
 
@@ -132,10 +132,15 @@ def _put_side(
         return True
     alphabet = SIDE_ALPHABETS[which]
     universal = lengths[starts[which] : starts[which + 1]]
-    counts, universal_bits, hist_bits = _cost_kernels.side_choice(values, alphabet, universal)
+    if 8 * values.size < alphabet:  # no counts array unless the histogram wins
+        universal_bits, hist_bits = _cost_kernels.sparse_side_bits(values, alphabet, universal)
+        counts = values[:0]
+    else:
+        counts, universal_bits, hist_bits = _cost_kernels.side_choice(values, alphabet, universal)
     if universal_bits < 0:
         return False
     if hist_bits < universal_bits:
+        counts, _, _ = _cost_kernels.side_choice(values, alphabet, universal)
         head[at[0]] = 1
         at[0] += 1
         _body_bytes.put_histogram(head, at, 0, counts)
@@ -278,8 +283,8 @@ def _codes(
         alphabet = LEVELS[b]
         sel = by_group[offsets[keys[g]] : offsets[keys[g] + 1]]
         geometric = lengths[starts[len(SIDE_ALPHABETS) + b] : starts[len(SIDE_ALPHABETS) + b + 1]]
-        counts, level, best_bits, hist_bits = _cost_kernels.code_choice(
-            sel, geometric.reshape(64, alphabet)
+        counts, level, best_bits, hist_bits = _cost_kernels.code_choice_t(
+            sel, geometric.reshape(alphabet, 64)
         )
         all_counts[counts_at[g] : counts_at[g] + alphabet] = counts
         counts_at[g + 1] = counts_at[g] + alphabet
