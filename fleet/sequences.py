@@ -154,7 +154,8 @@ class Sequences:
         context = sim.scenario.model.seq_len + token + 1
         head_s, head_j = sim.costs.head_step(g.hardware, g.dtype, g.split, context)
         nbytes = result.step_payload_bytes[token]
-        encode_s = sim.codec_times.encode_s(g.codec_key, result.step_raw_bytes, nbytes, g.hardware)
+        raw_bytes = result.step_raw_bytes
+        encode_s = sim.codec_times.encode_s(g.codec_key, raw_bytes, nbytes, g.hardware, frame=True)
         rows.energy_j[rid] += head_j + g.hardware.active_power_w * encode_s
         rows.raw_bytes[rid] += result.step_raw_bytes
         self.steps.start(rid, now)
@@ -180,22 +181,23 @@ class Sequences:
         self.rows.t["t_uplink_end_s"][rid] = now
         self.steps.arrived(rid, now)
         result = self._gens[rid]
-        self._decode(rid, result.prompt_raw_bytes, result.prompt_payload_bytes)
+        self._decode(rid, result.prompt_raw_bytes, result.prompt_payload_bytes, frame=False)
 
     def _frame_arrived(self, rid: int) -> None:
         self.steps.arrived(rid, self.sim.env.now)
         result = self._gens[rid]
         token = int(self.tokens_done[rid]) - 1  # the frame of the token last delivered
-        self._decode(rid, result.step_raw_bytes, result.step_payload_bytes[token])
+        self._decode(rid, result.step_raw_bytes, result.step_payload_bytes[token], frame=True)
 
-    def _decode(self, rid: int, raw_bytes: float, payload_bytes: float) -> None:
-        """An IF of sequence ``rid`` arrived: decode it on the pool, or hand it on."""
+    def _decode(self, rid: int, raw_bytes: float, payload_bytes: float, *, frame: bool) -> None:
+        """An IF of sequence ``rid`` arrived (the prompt's container or a step ``frame``):
+        decode it on the pool, or hand it on."""
         pool = self.decode_pool
         if pool is None:
             self._decoded(rid)
             return
         klass = self.sim.group_class[self.rows.group_of[rid]]
-        decode_s = self.cost.decode_s(klass, raw_bytes, payload_bytes)
+        decode_s = self.cost.decode_s(klass, raw_bytes, payload_bytes, frame=frame)
         self.rows.server_decode_s[rid] += decode_s
         pool.submit(rid, decode_s)
 

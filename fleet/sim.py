@@ -219,6 +219,11 @@ class Simulation:
                 f"codec {key} has no fitted cost: charged as {codec_id_of(used)}'s defaults "
                 f"({used}); fit it with slicer calibrate-codecs --codec '{key}'"
             )
+        for key in sorted(times.frames_as_containers):
+            out.append(
+                f"codec {key} has no fitted stream-frame cost: its step frames are charged as "
+                "containers (setting search included); refit with slicer calibrate-codecs"
+            )
         if self.scenario.servers.decode.on == "gpu":
             out.append(GPU_ASSUMPTION)
         for g in self.groups:

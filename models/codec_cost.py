@@ -25,6 +25,8 @@ import numpy as np
 import yaml
 
 DIRECTIONS = ("encode", "decode")
+#: optional: one step frame of a codec stream (``codec.open_encoder``), fitted on frame width
+FRAME_DIRECTIONS = ("frame_encode", "frame_decode")
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,14 @@ class CodecCosts:
     ) -> None:
         for key, by_direction in costs.items():
             missing = [d for d in DIRECTIONS if d not in by_direction]
-            if missing:
-                raise ValueError(f"codec cost {key}: missing {missing}")
+            unknown = [d for d in by_direction if d not in (*DIRECTIONS, *FRAME_DIRECTIONS)]
+            if missing or unknown:
+                raise ValueError(f"codec cost {key}: missing {missing}, unknown {unknown}")
         if not (math.isnan(cpu_core_score) or cpu_core_score > 0):
             raise ValueError(f"cpu_core_score must be > 0 (or NaN), got {cpu_core_score!r}")
-        unknown = {i: k for i, k in (defaults or {}).items() if k not in costs}
-        if unknown:
-            raise ValueError(f"codec cost defaults name keys that were not fitted: {unknown}")
+        unfitted = {i: k for i, k in (defaults or {}).items() if k not in costs}
+        if unfitted:
+            raise ValueError(f"codec cost defaults name keys that were not fitted: {unfitted}")
         self._costs = {key: dict(v) for key, v in costs.items()}
         self.machine = machine
         self.cpu_core_score = float(cpu_core_score)

@@ -53,6 +53,7 @@ class CodecTimes:
     def __init__(self, costs: CodecCosts) -> None:
         self.costs = costs
         self.substitutes: dict[str, str] = {}  # key charged as another fitted key
+        self.frames_as_containers: set[str] = set()  # fitted keys without frame fits
         self._resolved: dict[str, str] = {}
 
     @classmethod
@@ -91,16 +92,28 @@ class CodecTimes:
         return reference / score
 
     def encode_s(
-        self, key: str, raw_bytes: float, payload_bytes: float, hardware: HardwareSpec
+        self,
+        key: str,
+        raw_bytes: float,
+        payload_bytes: float,
+        hardware: HardwareSpec,
+        *,
+        frame: bool = False,
     ) -> float:
-        """One encode on one core of ``hardware``."""
-        return self._call_s(key, "encode", raw_bytes, payload_bytes, hardware)
+        """One encode on one core of ``hardware`` (``frame``: a stream's step frame)."""
+        return self._call_s(key, "encode", raw_bytes, payload_bytes, hardware, frame)
 
     def decode_s(
-        self, key: str, raw_bytes: float, payload_bytes: float, hardware: HardwareSpec
+        self,
+        key: str,
+        raw_bytes: float,
+        payload_bytes: float,
+        hardware: HardwareSpec,
+        *,
+        frame: bool = False,
     ) -> float:
         """One decode on one host core of ``hardware`` (a decode-pool core)."""
-        return self._call_s(key, "decode", raw_bytes, payload_bytes, hardware)
+        return self._call_s(key, "decode", raw_bytes, payload_bytes, hardware, frame)
 
     def _call_s(
         self,
@@ -109,11 +122,16 @@ class CodecTimes:
         raw_bytes: float,
         payload_bytes: float,
         hardware: HardwareSpec,
+        frame: bool,
     ) -> float:
         factor = self.factor(hardware)
         if factor == 0.0:
             return 0.0
-        cost = self.costs.get(self.resolve(key), direction)
+        fitted = self.resolve(key)
+        cost = self.costs.get(fitted, f"frame_{direction}") if frame else None
+        if frame and cost is None:
+            self.frames_as_containers.add(fitted)
+        cost = cost or self.costs.get(fitted, direction)
         assert isinstance(cost, CallCost)
         return factor * cost.seconds(raw_bytes / FLOAT32_BYTES, payload_bytes)
 

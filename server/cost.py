@@ -75,10 +75,14 @@ class ServerCost:
         self._service = service
         self._rng = rng if rng is not None else np.random.default_rng(0)
 
-    def decode_s(self, klass: int, raw_bytes: float, payload_bytes: float) -> float:
-        """One IF's decode on one host core (the decode pool's time for it)."""
+    def decode_s(
+        self, klass: int, raw_bytes: float, payload_bytes: float, *, frame: bool = False
+    ) -> float:
+        """One IF's decode on one host core (the decode pool's time for it); ``frame``: a
+        stream's step frame rather than a container."""
         key = self.classes[klass].codec_key
-        return self.codec_times.decode_s(key, raw_bytes, payload_bytes, self.hardware)
+        times = self.codec_times
+        return times.decode_s(key, raw_bytes, payload_bytes, self.hardware, frame=frame)
 
     def accelerator_decode_s(self, ifs: Sequence[IF]) -> float:
         """The accelerator's decode of ``ifs`` in one batch or step: 0 unless it decodes (and

@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from models.codec_cost import DIRECTIONS, CallCost, CallTime, CodecCosts, fit, relative_errors
+from models.codec_cost import (
+    DIRECTIONS,
+    FRAME_DIRECTIONS,
+    CallCost,
+    CallTime,
+    CodecCosts,
+    fit,
+    relative_errors,
+)
 from server.engine.jobs import codec_key
 
 WIDTH = 576  # SmolLM2-135M's hidden size
@@ -48,6 +56,8 @@ SETTINGS: tuple[dict[str, Any], ...] = (
 #: part; the bundled codec costs were fitted there.
 DEV_MACHINE_CPU_SCORE = 1500.0
 MAX_REPEATS = 1000
+#: one-row step frames of these widths (SmolLM2 576, Gemma-3-270M 640, larger models beyond)
+FRAME_WIDTHS = (256, 576, 1152, 2048)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,9 @@ class SettingFit:
     def rows(self) -> list[list[Any]]:
         """Per direction and size: elements, payload bytes, measured and predicted us, error."""
         out = []
-        for direction in DIRECTIONS:
+        for direction in (*DIRECTIONS, *FRAME_DIRECTIONS):
+            if direction not in self.calls:
+                continue
             calls, cost = self.calls[direction], self.costs[direction]
             for call, err in zip(calls, relative_errors(cost, calls), strict=True):
                 predicted_s = cost.seconds(call.elements, call.payload_bytes)
@@ -80,12 +92,12 @@ class SettingFit:
         return out
 
 
-def if_like(rows: int, seed: int = 0) -> np.ndarray:
-    """A [rows, 576] float32 tensor shaped like a residual stream (see the module text)."""
+def if_like(rows: int, seed: int = 0, width: int = WIDTH) -> np.ndarray:
+    """A [rows, width] float32 tensor shaped like a residual stream (see the module text)."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_t(3, size=(rows, WIDTH)).astype(np.float32)
+    x = rng.standard_t(3, size=(rows, width)).astype(np.float32)
     x[:, 7] *= 1000.0
-    x[:, 300] *= -800.0
+    x[:, width // 2] *= -800.0
     return x
 
 
@@ -136,8 +148,27 @@ def _fit_setting(
         decode_s = _median_s(lambda p=payload: codec.decode(p), repeats)
         calls["encode"].append(CallTime(x.size, len(payload), encode_s))
         calls["decode"].append(CallTime(x.size, len(payload), decode_s))
+    calls.update(_frame_calls(codec, repeats))
     key = codec_key(codec.get_config())
-    return SettingFit(dict(config), key, calls, {d: fit(calls[d]) for d in DIRECTIONS})
+    return SettingFit(dict(config), key, calls, {d: fit(c) for d, c in calls.items()})
+
+
+def _frame_calls(codec: Any, repeats: int) -> dict[str, list[CallTime]]:
+    """Timed step frames of a stream per width (see the module text)."""
+    from codec import open_decoder, open_encoder
+
+    calls: dict[str, list[CallTime]] = {d: [] for d in FRAME_DIRECTIONS}
+    for width in FRAME_WIDTHS:
+        encoder = open_encoder(codec, if_like(64, seed=width, width=width))
+        decoder = open_decoder(codec, encoder.setup)
+        x = if_like(1, seed=width + 1, width=width)
+        frame = encoder.encode(x)
+        decoder.decode(frame)  # warm
+        encode_s = _median_s(lambda x=x, e=encoder: e.encode(x), repeats)
+        decode_s = _median_s(lambda f=frame, d=decoder: d.decode(f), repeats)
+        calls["frame_encode"].append(CallTime(width, len(frame), encode_s))
+        calls["frame_decode"].append(CallTime(width, len(frame), decode_s))
+    return calls
 
 
 def _median_s(call: Any, repeats: int) -> float:

@@ -22,10 +22,11 @@ def test_calibration_fits_every_setting_and_direction() -> None:
     assert [f.config["id"] for f in fits] == ["fp16", "zstd"]
     for f in fits:
         assert [c.elements for c in f.calls["decode"]] == [576, 2304, 9216]
-        for direction in ("encode", "decode"):
+        assert [c.elements for c in f.calls["frame_decode"]] == [256, 576, 1152, 2048]
+        for direction in ("encode", "decode", "frame_encode", "frame_decode"):
             cost = costs.get(f.key, direction)
             assert cost is not None and cost.seconds(576, 100) > 0
-        assert len(f.rows()) == 6
+        assert len(f.rows()) == 6 + 8  # containers at 3 sizes, frames at 4 widths
 
 
 def test_bad_arguments_are_refused() -> None:

@@ -63,3 +63,16 @@ def test_a_codec_key_names_its_codec() -> None:
     assert codec_id_of('{"id":"slicer","max_nmse":0.001}') == "slicer"
     with pytest.raises(CodecCostError, match="not a codec key"):
         codec_id_of("slicer")
+
+
+def test_a_stream_frame_has_its_own_fit_or_is_charged_as_a_container() -> None:
+    frame_cost = CallCost(fixed_s=2e-6, per_element_s=1e-10, per_payload_byte_s=0.0)
+    h100 = get_hardware("h100-sxm")
+    plain = _times(score=math.nan)
+    assert plain.decode_s(FP16, 2304, 1154, h100, frame=True) == COST.seconds(576, 1154)
+    assert plain.frames_as_containers == {FP16}
+    both = {"encode": COST, "decode": COST, "frame_encode": frame_cost, "frame_decode": frame_cost}
+    times = CodecTimes(CodecCosts({FP16: both}, defaults={"fp16": FP16}))
+    assert times.encode_s(FP16, 2304, 1154, h100, frame=True) == frame_cost.seconds(576, 1154)
+    assert times.encode_s(FP16, 2304, 1154, h100) == COST.seconds(576, 1154)
+    assert times.frames_as_containers == set()
