@@ -349,9 +349,7 @@ def _read(
     neg, ids_pos, ids_neg, ok = _signs_and_ids(data, cur, words, dec, tables, pos.size, nb)
     if not ok:
         return failed, False
-    blk, offsets, ok = _survivors.group_offsets(
-        row_start, neg, ids_pos, ids_neg, bits, present, N_LEVELS
-    )
+    offsets, ok = _survivors.group_counts(row_start, neg, ids_pos, ids_neg, bits, present, N_LEVELS)
     if not ok:
         return failed, False
     keys = _cost_kernels.group_numbers(bits, present, N_LEVELS)
@@ -363,7 +361,7 @@ def _read(
         for s in range(2):
             for j in range(nb + 1):
                 cuts[r, s, j] = cuts_at[q[r, s, j] + CUT_LIMIT]
-    out = _survivors.reconstruct(
-        pos, row_start, neg, blk, by_group, offsets, bits, cuts, levels_f32, n
+    out = _survivors.reconstruct_merged(
+        pos, row_start, neg, ids_pos, ids_neg, by_group, offsets, bits, cuts, levels_f32, n
     )
     return out.reshape(-1), True

@@ -114,3 +114,100 @@ def reconstruct(
             cursor[g] += 1
             out[pos[i]] = -v if s else v
     return out.reshape(n_rows, n)
+
+
+@njit(cache=True, nogil=True)
+def group_counts(
+    row_start: np.ndarray,
+    neg: np.ndarray,
+    ids_pos: np.ndarray,
+    ids_neg: np.ndarray,
+    bits: np.ndarray,
+    present: np.ndarray,
+    n_levels: int,
+) -> tuple[np.ndarray, bool]:
+    """The ``offsets`` of ``group_offsets`` without the per-survivor block ids: per row, the
+    survivors of each sign are a run of that sign's ids, counted per block in whole-run passes
+    (``reconstruct_merged`` merges the ids itself)."""
+    nb = bits.shape[2]
+    offsets = np.zeros(2 * nb * n_levels + 1, dtype=np.int64)
+    per_block = np.zeros(nb, dtype=np.int64)
+    taken = np.zeros(2, dtype=np.int64)  # ids of each sign used so far
+    for r in range(row_start.size - 1):
+        n_neg = 0
+        for i in range(row_start[r], row_start[r + 1]):
+            n_neg += neg[i]
+        for s in range(2):
+            count = n_neg if s else row_start[r + 1] - row_start[r] - n_neg
+            if count == 0:
+                continue
+            if not present[r, s]:
+                return offsets, False
+            ids = ids_neg if s else ids_pos
+            start = taken[s]
+            per_block[:] = 0
+            if nb <= 4:  # a few counting passes vectorise; a histogram would chain
+                for j in range(1, nb):
+                    c = 0
+                    for t in range(start, start + count):
+                        c += ids[t] == j
+                    per_block[j] = c
+                per_block[0] = count - per_block[1:].sum()
+            else:
+                for t in range(start, start + count):
+                    per_block[ids[t]] += 1
+            for j in range(nb):
+                offsets[(s * nb + j) * n_levels + bits[r, s, j] + 1] += per_block[j]
+            taken[s] += count
+    for g in range(2 * nb * n_levels):
+        offsets[g + 1] += offsets[g]
+    return offsets, True
+
+
+@njit(cache=True, nogil=True)
+def reconstruct_merged(
+    pos: np.ndarray,
+    row_start: np.ndarray,
+    neg: np.ndarray,
+    ids_pos: np.ndarray,
+    ids_neg: np.ndarray,
+    by_group: np.ndarray,
+    offsets: np.ndarray,
+    bits: np.ndarray,
+    cuts: np.ndarray,
+    levels: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """``reconstruct`` with each survivor's block id merged from the per-sign ids on the fly
+    (as ``group_offsets`` merges them); the same float32 values."""
+    n_rows = row_start.size - 1
+    nb = bits.shape[2]
+    n_levels = levels.size
+    cursor = offsets[:-1].copy()
+    both = np.concatenate((ids_pos, ids_neg))
+    n_pos = ids_pos.size
+    out = np.zeros(n_rows * n, dtype=np.float32)
+    lo = np.empty(2 * nb, dtype=np.float32)
+    step = np.empty(2 * nb, dtype=np.float32)
+    group = np.empty(2 * nb, dtype=np.int64)
+    a = 0
+    b = 0
+    for r in range(n_rows):
+        if row_start[r] == row_start[r + 1]:
+            continue
+        for s in range(2):
+            for j in range(nb):
+                k = s * nb + j
+                lo[k] = cuts[r, s, j]
+                step[k] = (cuts[r, s, j + 1] - cuts[r, s, j]) / levels[bits[r, s, j]]
+                group[k] = k * n_levels + bits[r, s, j]
+        for i in range(row_start[r], row_start[r + 1]):
+            s = 1 if neg[i] else 0
+            k = s * nb + both[a + s * (n_pos + b - a)]
+            a += 1 - s
+            b += s
+            g = group[k]
+            v = _value(by_group[cursor[g]], lo[k], step[k])
+            cursor[g] += 1
+            out[pos[i]] = -v if s else v
+    return out.reshape(n_rows, n)
