@@ -190,3 +190,33 @@ def test_a_full_bank_starts_again() -> None:
         )
         assert 0 <= slot < _model_bank.SLOTS - 1
     assert bank.slot_of[numbers[-1]] >= 0 and bank.slot_of[numbers[0]] == -1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_stream_frames_are_the_python_paths_bytes(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SLICER stream's set-up and frames, compiled end to end, against the same stream with
+    the fused encoder off and the Python writer and reader in place."""
+    import codec as package
+    from codec import slicer
+
+    rng = np.random.default_rng(200 + seed)
+    prefill = rng.standard_t(3, size=(16, 576)).astype(np.float32)
+    steps = [rng.standard_t(3, size=(1, 576)).astype(np.float32) for _ in range(24)]
+    codec = get_codec({"id": "slicer", "max_nmse": [1e-3, 1e-2, 1e-4, 3e-3][seed]})
+
+    def frames() -> tuple[bytes, list[bytes], list[np.ndarray]]:
+        encoder = package.open_encoder(codec, prefill)
+        decoder = package.open_decoder(codec, encoder.setup)
+        sent = [encoder.encode(step) for step in steps]
+        return encoder.setup, sent, [decoder.decode(f).numpy() for f in sent]
+
+    compiled = frames()
+    monkeypatch.setattr(_slicer_fused, "encode", lambda *args: None)
+    monkeypatch.setattr(slicer, "write", _slicer_stream.write)
+    monkeypatch.setattr(slicer, "read", _slicer_stream.read)
+    python = frames()
+    assert compiled[:2] == python[:2]
+    for got, want in zip(compiled[2], python[2], strict=True):
+        assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()
