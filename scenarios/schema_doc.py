@@ -159,9 +159,11 @@ _SWEEP = """#### `sweep`
 
 `sweep: {PATH: [values], ...}` is a grid walked like `itertools.product` in file order (the
 first key varies slowest); `zip: {PATH: [values], ...}` lists of equal length walk together,
-and the points are every grid point with every zip row. Every point is validated at load time
-and runs with its own seed, `SeedSequence(seed, spawn_key=(index,))`; `seed`, `name` and
-`sweep` cannot be swept, and two entries may not set the same place (`codec` and `codec.id`).
+and the points are every grid point with every zip row. Every point is validated at load time,
+named by its values (`count=10-id=fp16`) and runs with its own seed drawn from the scenario's
+seed and its values (`scenarios.sweep.point_seed`), never from its position, so extending a grid
+keeps every finished point; `seed`, `name` and `sweep` cannot be swept, and two entries may not
+set the same place (`codec` and `codec.id`).
 
 | field | type | default | meaning |
 |---|---|---|---|

@@ -3,15 +3,23 @@
 ``sweep: {path: [values], ...}`` is a grid walked like ``itertools.product`` in file key order
 (the first key varies slowest). The reserved key ``zip: {path: [values], ...}`` holds lists of
 equal length walked together. The points are grid x zip: every grid point, in grid order, with
-every zip row, in row order. A scenario without a sweep is one point: index 0, name ``run``, no
-params, and the scenario itself with its own seed.
+every zip row, in row order. A scenario without a sweep is one point: index 0, name ``run``,
+no params, and the scenario itself with its own seed.
 
-Point ``index`` runs with seed
-``int(np.random.SeedSequence(scenario.seed, spawn_key=(index,)).generate_state(1,
-dtype=np.uint32)[0])``: distinct per point, stable across runs and machines, and changed for
-every point by changing the scenario's seed; with ``seeds: shared`` every point runs with the
-scenario's own seed instead (common random numbers). ``seed``, ``name`` and ``sweep`` itself
-cannot be swept; two entries may not set the same place (``codec`` and ``codec.id``).
+A point is named and seeded by its own values, never by its position, so that extending a
+grid (more values, another entry's values in between) keeps every existing point's name and
+seed, and a rerun reuses the points that finished. Its name is ``count=10-id=fp16`` (the last
+key of each path, or the whole path where two clash, and the value), filesystem-safe; a name
+that had to drop something (a file's folder, characters a file name cannot hold, length beyond
+``NAME_CHARS``) ends in ``-`` and 8 hex digits of a hash of the point's values. Its seed is
+``int(np.random.SeedSequence(scenario.seed, spawn_key=values_key(params)).generate_state(1,
+dtype=np.uint32)[0])``, ``values_key`` being four 32-bit words of the SHA-256 of the values as
+canonical JSON: distinct per point, stable across runs and machines, and changed for every
+point by changing the scenario's seed; with ``seeds: shared`` every point runs with the
+scenario's own seed instead (common random numbers). A value listed twice runs twice: the
+second point with a name gets ``-2`` after it and ``repeat - 1`` appended to its spawn key.
+``seed``, ``name`` and ``sweep`` itself cannot be swept; two entries may not set the same
+place (``codec`` and ``codec.id``).
 
 A point is applied to the data the scenario was built from (``model_dump(exclude_unset=True)``:
 what the file said after validation, without filled-in defaults, so that e.g. sweeping a
@@ -23,7 +31,9 @@ must be >= 1, got -1``.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -59,8 +69,8 @@ _UNSWEEPABLE = {
 @dataclass(frozen=True)
 class RunSpec:
     """One point of a sweep: ``scenario`` is fully validated, has ``sweep=None`` and the
-    point's own seed; ``name`` is a filesystem-safe directory name like
-    ``000-count=10-id=fp16``; ``params`` maps each swept path to the point's value."""
+    point's own seed; ``name`` is a filesystem-safe directory name like ``count=10-id=fp16``,
+    from the point's values only; ``params`` maps each swept path to the point's value."""
 
     index: int
     name: str
@@ -76,10 +86,45 @@ class _Axis:
     values: list[Any]
 
 
-def point_seed(seed: int, index: int) -> int:
-    """The seed of point ``index`` of a sweep of a scenario with ``seed``."""
-    state = np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, dtype=np.uint32)
+def point_seed(seed: int, params: dict[str, Any], repeat: int = 1) -> int:
+    """The seed of the sweep point with values ``params`` of a scenario with ``seed`` (the
+    ``repeat``-th point with those values: a value listed twice runs twice, seeded apart)."""
+    key = values_key(params) + ((repeat - 1,) if repeat > 1 else ())
+    state = np.random.SeedSequence(seed, spawn_key=key).generate_state(1, dtype=np.uint32)
     return int(state[0])
+
+
+def values_key(params: dict[str, Any]) -> tuple[int, ...]:
+    """Four 32-bit words of the SHA-256 of ``params`` as canonical JSON."""
+    digest = hashlib.sha256(_canonical(params).encode()).digest()
+    return tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
+
+
+def point_name(shorts: Sequence[str], params: dict[str, Any]) -> str:
+    """The directory name of the point with values ``params`` (module docstring)."""
+    parts = [
+        f"{short}={_text(value)}" for short, value in zip(shorts, params.values(), strict=True)
+    ]
+    text = "-".join(parts)
+    safe = _safe(text)
+    lossy = safe != text or any(_lossy(v) for v in params.values())
+    if not lossy and len(safe) <= NAME_CHARS:
+        return safe
+    digest = hashlib.sha256(_canonical(params).encode()).hexdigest()[:8]
+    return f"{safe[: NAME_CHARS - 9].rstrip('_-')}-{digest}"
+
+
+def _canonical(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _lossy(value: Any) -> bool:
+    """Whether ``_text`` drops part of ``value`` (a file's folder)."""
+    if isinstance(value, dict):
+        return any(_lossy(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_lossy(v) for v in value)
+    return isinstance(value, str) and "/" in value
 
 
 def expand(scenario: Scenario) -> list[RunSpec]:
@@ -94,21 +139,25 @@ def expand(scenario: Scenario) -> list[RunSpec]:
     count = math.prod(len(a.values) for a in grid) * len(rows)
     if count > MAX_POINTS:
         raise ScenarioError.at("sweep", f"{count} points, more than {MAX_POINTS}; sweep fewer")
-    width = max(3, len(str(count - 1)))
     shorts = _short_names(axes)
     specs: list[RunSpec] = []
     failed: dict[tuple[str, str | None, str], list[int]] = {}  # (where, label, text) -> points
     params_of: dict[int, dict[str, Any]] = {}
+    seen: dict[str, int] = {}  # name -> points so far with it (a value listed twice)
     for index, (cell, row) in enumerate(
         itertools.product(itertools.product(*(a.values for a in grid)), rows)
     ):
         values = [*cell, *row]
         data = copy.deepcopy(base)
+        params = {format_path(a.steps): copy.deepcopy(v) for a, v in zip(axes, values, strict=True)}
+        name = point_name(shorts, params)
+        repeat = seen[name] = seen.get(name, 0) + 1
+        if repeat > 1:
+            name = f"{name}-{repeat}"
         if scenario.seeds == "per-point":
-            data["seed"] = point_seed(scenario.seed, index)
+            data["seed"] = point_seed(scenario.seed, params, repeat)
         for axis, value in zip(axes, values, strict=True):
             set_in_place(data, axis.steps, copy.deepcopy(value))
-        params = {format_path(a.steps): copy.deepcopy(v) for a, v in zip(axes, values, strict=True)}
         try:
             point = Scenario.model_validate(data)
         except ValidationError as exc:
@@ -116,10 +165,7 @@ def expand(scenario: Scenario) -> list[RunSpec]:
                 failed.setdefault(_point_problem(axes, values, path, message), []).append(index)
             params_of[index] = params
             continue
-        name = f"{index:0{width}d}-" + "-".join(
-            f"{short}={_text(value)}" for short, value in zip(shorts, values, strict=True)
-        )
-        specs.append(RunSpec(index, _safe(name)[:NAME_CHARS].rstrip("_-"), params, point))
+        specs.append(RunSpec(index, name, params, point))
     if failed:
         raise ScenarioError(
             capped(

@@ -234,21 +234,21 @@ def test_a_sweep_report_shows_points_curves_capacity_and_failures(
     ]
     _images_are_embedded_pngs(page)
     assert len(page.images) == 6
-    points = [r for r in page.rows if r and r[0][:3].isdigit()]
+    points = [r for r in page.rows if r and r[0].startswith("count=")]
     # five complete points in the points table, the failed one in its own table
     assert [r[0] for r in points[:5]] == [
-        "000-count=1-replicas=1",
-        "001-count=1-replicas=2",
-        "002-count=8-replicas=1",
-        "003-count=8-replicas=2",
-        "004-count=64-replicas=1",
+        "count=1-replicas=1",
+        "count=1-replicas=2",
+        "count=8-replicas=1",
+        "count=8-replicas=2",
+        "count=64-replicas=1",
     ]
     header = next(r for r in page.rows if r and r[0] == "point" and "devices" in r)
     # fleet[0].count and servers.replicas repeat devices and replicas: not shown twice
     assert header[:6] == ["point", "devices", "replicas", "split", "codec", "seed"]
     assert "within the SLO (share of requests)" in header
-    assert page.row("005-count=64-replicas=2") == [
-        "005-count=64-replicas=2",
+    assert page.row("count=64-replicas=2") == [
+        "count=64-replicas=2",
         "OracleError: <no profile> for split 4",
     ]
     assert "&lt;no profile&gt;" in html
@@ -318,9 +318,9 @@ def test_comparing_two_runs_shows_both_and_their_ratio(
     run_dir: Path, sweep_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = Path(shutil.copytree(run_dir, tmp_path / "run"))
-    point = sweep_dir / "004-count=64-replicas=1"
+    point = sweep_dir / "count=64-replicas=1"
     assert main(["compare", str(run_dir), str(point)]) == 0
-    html_path = run_dir / "compare-004-count=64-replicas=1" / "report.html"  # the default
+    html_path = run_dir / "compare-count=64-replicas=1" / "report.html"  # the default
     md_path = html_path.with_name("report.md")
     assert capsys.readouterr().out.split() == ["comparison:", str(html_path), str(md_path)]
     page = Page(html_path.read_text())

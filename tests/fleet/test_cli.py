@@ -102,7 +102,7 @@ def test_run_a_sweep_with_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     args = ["run", _scenario_file(tmp_path, extra), "--out", str(out), "--quiet"]
     assert main([*args, "--set", "servers.replicas=2"]) == 0
     assert (out / "sweep.parquet").exists()
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["000-count=1", "001-count=2"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["count=1", "count=2"]
     # a rerun skips the finished points; a different scenario into the same place is refused
     assert main([*args, "--set", "servers.replicas=2"]) == 0
     assert capsys.readouterr().err.count("finished before, skipped") == 2

@@ -112,3 +112,25 @@ def test_a_directory_of_other_files_is_refused(
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 2
     assert "holds files that are not a slicer run" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_extending_a_sweep_grid_reuses_the_finished_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleet.run.runner import run
+
+    profile = write_profile(tmp_path / "profile")
+    out = tmp_path / "sweep"
+    small = scenario(profile, sweep={"fleet[0].count": [1, 3]}, ray={"parallel_sweep": False})
+    first = {r.path.name: r.summary for r in run(small, out, quiet=True)}
+    stamps = {
+        name: json.loads((out / name / "manifest.json").read_text())["ended_at"] for name in first
+    }
+    grown = scenario(profile, sweep={"fleet[0].count": [1, 2, 3]}, ray={"parallel_sweep": False})
+    capsys.readouterr()
+    again = {r.path.name: r.summary for r in run(grown, out, quiet=True)}
+    assert list(again) == ["count=1", "count=2", "count=3"]
+    assert capsys.readouterr().err.count("finished before, skipped") == 2
+    assert {k: again[k] for k in first} == first
+    for name, stamp in stamps.items():
+        assert json.loads((out / name / "manifest.json").read_text())["ended_at"] == stamp

@@ -73,7 +73,7 @@ def test_replay_from_a_scenario_file_calibrates_once_then_replays(
     assert [r.error for r in results] == [None] * 4
     calibration = out / CALIBRATION_DIR
     points = sorted(p for p in calibration.iterdir() if p.is_dir())
-    assert [p.name for p in points] == ["000-split=0", "001-split=2"]
+    assert [p.name for p in points] == ["split=0", "split=2"]
     recorded: dict[int, set[int]] = {}
     for point in points:
         manifest = _manifest(point)
@@ -218,7 +218,7 @@ def test_a_sweep_shows_its_bar_and_a_rerun_counts_what_it_skipped(
     err = capsys.readouterr().err
     total = len(counts)
     assert f"[....................] 0/{total} points, " in err
-    assert "| running 000-count=1\n" in err
+    assert "| running count=1\n" in err
     assert f"[####################] {total}/{total} points, " in err
     assert "\r" not in err  # stderr is not a terminal here
     assert err.count("requests | ") == total  # one simulated-time line per run, the last

@@ -219,8 +219,8 @@ def test_llm_fleet_scaling_generates_tokens(tmp_path: Path) -> None:
             "model.inputs=1",
             "model.seq_len=16",
             "model.max_new_tokens=2",
-            "duration_s=5",
-            _set("sweep", {"fleet[0].count": [1, 2]}),
+            "duration_s=10",
+            _set("sweep", {"fleet[0].count": [2, 4]}),  # 4 and 8 requests expected
         ],
     )
     for result in results:
