@@ -60,7 +60,11 @@ def cmd_calibrate_codecs(args: argparse.Namespace) -> int:
         )
         return 2
     costs, fits = calibrate_codecs(
-        settings, repeats=args.repeats, machine=platform.node(), cpu_core_score=score
+        settings,
+        repeats=args.repeats,
+        machine=platform.node(),
+        cpu_core_score=score,
+        ifs=args.ifs,
     )
     rows, worst = [], []
     for f in fits:

@@ -251,6 +251,12 @@ def _add_model_commands(sub: Any) -> None:
         help="this machine's Geekbench 6 single-core score, written with the fits: simulated "
         "hardware scales codec time by it over the hardware entry's cpu_core_score",
     )
+    p.add_argument(
+        "--ifs",
+        default=None,
+        metavar="MODEL",
+        help="time a causal LM's real IFs (e.g. smollm2-135m) instead of the synthetic tensor",
+    )
     p.set_defaults(func=cmd_calibrate_codecs)
 
     p = sub.add_parser("eval", help="task quality through a split with a codec in between")

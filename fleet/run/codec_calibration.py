@@ -108,22 +108,26 @@ def calibrate_codecs(
     repeats: int = 5,
     machine: str = "this machine",
     cpu_core_score: float = math.nan,
+    ifs: str | None = None,
 ) -> tuple[CodecCosts, list[SettingFit]]:
     """Time and fit every setting; the fitted costs and, per setting, the calls behind them.
     ``cpu_core_score`` is this machine's Geekbench 6 single-core score (what simulated
     hardware scales codec time against); a setting given as only its codec id becomes that
-    codec's default, what unfitted settings of it are charged as."""
+    codec's default, what unfitted settings of it are charged as; ``ifs`` names a causal LM
+    whose real IFs are timed instead of the synthetic tensor."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
         raise ValueError(f"repeats must be an integer in 1..{MAX_REPEATS}, got {repeats!r}")
     if len(set(rows)) < 3 or min(rows) < 1:
         raise ValueError(f"rows needs at least 3 distinct sizes >= 1, got {list(rows)}")
     from models.timing import torch_threads
 
-    tensors = {n: if_like(n, seed=n) for n in rows}
-    fits = []
     with torch_threads(1):
-        for config in settings:
-            fits.append(_fit_setting(config, tensors, repeats))
+        real = None if ifs is None else model_ifs(ifs, max(max(rows), 65) + 1)
+        if real is None:
+            tensors = {n: if_like(n, seed=n) for n in rows}
+        else:  # row 0 is the first token, whose massive activations no later token has
+            tensors = {n: real[1 : n + 1] for n in rows}
+        fits = [_fit_setting(config, tensors, repeats, real) for config in settings]
     defaults = {f.config["id"]: f.key for f in fits if set(f.config) == {"id"}}
     costs = CodecCosts(
         {f.key: f.costs for f in fits},
@@ -134,8 +138,33 @@ def calibrate_codecs(
     return costs, fits
 
 
+def model_ifs(name: str, rows: int) -> np.ndarray:
+    """``rows`` rows of the causal LM ``name``'s hidden states after its middle block, over its
+    sample windows in order: float32 ``[rows, width]``."""
+    import torch
+
+    import models
+
+    model = models.load(name)
+    if model.task != "causal-lm":
+        raise ValueError(f"ifs must name a causal LM (its IFs are [tokens, width]), got {name!r}")
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode():
+        for sample in model.samples():
+            chunks.append(model.head(sample.x[None], model.num_blocks // 2)[0].numpy())
+            if sum(len(c) for c in chunks) >= rows:
+                break
+    x = np.concatenate(chunks).astype(np.float32)
+    if len(x) < rows:
+        raise ValueError(f"{name}: its samples hold {len(x)} tokens, fewer than {rows}")
+    return x[:rows]
+
+
 def _fit_setting(
-    config: dict[str, Any], tensors: dict[int, np.ndarray], repeats: int
+    config: dict[str, Any],
+    tensors: dict[int, np.ndarray],
+    repeats: int,
+    real: np.ndarray | None = None,
 ) -> SettingFit:
     from codec import get_codec
 
@@ -148,20 +177,23 @@ def _fit_setting(
         decode_s = _median_s(lambda p=payload: codec.decode(p), repeats)
         calls["encode"].append(CallTime(x.size, len(payload), encode_s))
         calls["decode"].append(CallTime(x.size, len(payload), decode_s))
-    calls.update(_frame_calls(codec, repeats))
+    calls.update(_frame_calls(codec, repeats, real))
     key = codec_key(codec.get_config())
     return SettingFit(dict(config), key, calls, {d: fit(c) for d, c in calls.items()})
 
 
-def _frame_calls(codec: Any, repeats: int) -> dict[str, list[CallTime]]:
+def _frame_calls(codec: Any, repeats: int, real: np.ndarray | None) -> dict[str, list[CallTime]]:
     """Timed step frames of a stream per width (see the module text)."""
     from codec import open_decoder, open_encoder
 
     calls: dict[str, list[CallTime]] = {d: [] for d in FRAME_DIRECTIONS}
     for width in FRAME_WIDTHS:
-        encoder = open_encoder(codec, if_like(64, seed=width, width=width))
+        if real is not None and real.shape[1] == width:
+            prefill, x = real[1:65], real[65:66]
+        else:
+            prefill, x = if_like(64, seed=width, width=width), if_like(1, width + 1, width)
+        encoder = open_encoder(codec, prefill)
         decoder = open_decoder(codec, encoder.setup)
-        x = if_like(1, seed=width + 1, width=width)
         frame = encoder.encode(x)
         decoder.decode(frame)  # warm
         encode_s = _median_s(lambda x=x, e=encoder: e.encode(x), repeats)

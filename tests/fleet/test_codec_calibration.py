@@ -47,3 +47,14 @@ def test_the_command_prints_predicted_against_measured_and_writes_the_file(
     text = capsys.readouterr().out
     assert "predicted us" in text and "worst relative error" in text
     assert CodecCosts.read(out).keys == ['{"id":"fp16"}']
+
+
+def test_real_ifs_of_a_causal_lm_can_be_timed_instead() -> None:
+    from fleet.run.codec_calibration import model_ifs
+
+    x = model_ifs("smollm2-135m", 130)
+    assert x.shape == (130, 576) and x.dtype.name == "float32"
+    _, fits = calibrate_codecs([{"id": "fp16"}], rows=(1, 4, 16), repeats=1, ifs="smollm2-135m")
+    assert [c.elements for c in fits[0].calls["frame_decode"]] == [256, 576, 1152, 2048]
+    with pytest.raises(ValueError, match="causal LM"):
+        model_ifs("mobilenetv2", 10)
