@@ -16,6 +16,7 @@ a terminal and the points run in parallel, plain lines otherwise); ``quiet=True`
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -78,7 +79,8 @@ def run(
     check_output(out)
     calibration = calibration_file(points)
     if calibration is not None:
-        points = calibrate(calibration, scenario, points, out, quiet=quiet, run=run)
+        same_limits = functools.partial(run, limits=limits, ignore_limits=ignore_limits)
+        points = calibrate(calibration, scenario, points, out, quiet=quiet, run=same_limits)
     oracles: dict[str, Oracle] = {}
     try:
         if scenario.sweep is None:
