@@ -165,7 +165,7 @@ def problems(scenario: Scenario, limits: Limits) -> list[Problem]:
                 f"({hint})",
             )
         )
-    if est.events > limits.events:
+    if est.events > limits.events and est.memory_bytes <= limits.memory_bytes:  # said once
         found.append(
             Problem(
                 _load_field(scenario, est),

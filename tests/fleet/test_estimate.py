@@ -45,15 +45,17 @@ def test_each_limit_names_its_field() -> None:
     assert est.failures == pytest.approx(2 * (100 / 20 + 1))
     assert est.server_windows == pytest.approx(2 * (100 / 0.5 + 1))
     tight = Limits(memory_bytes=1.0, events=1.0, link_windows=1.0, failures=1.0, server_windows=1.0)
-    # 100 requests per device from 10 devices: the arrivals, more than the count, decide
+    # 100 requests per device from 10 devices: the arrivals, more than the count, decide (the
+    # events limit is not repeated where memory already names the same fields)
     assert [p.path for p in problems(s, tight)] == [
-        "fleet[0].arrivals",
         "fleet[0].arrivals",
         "fleet[0].uplink.outages",
         "servers.failures",
         "record.window_s",
     ]
     assert problems(s, Limits(memory_bytes=1e12)) == []
+    (events,) = problems(s, Limits(memory_bytes=1e12, events=1.0, link_windows=1e9))
+    assert events.path == "fleet[0].arrivals" and "events a run may take" in events.message
 
 
 def test_run_refuses_before_writing_anything_unless_told_to_ignore_limits(tmp_path: Path) -> None:
