@@ -1,20 +1,22 @@
 """The codec cost model: seconds per encode or decode call of one codec setting.
 
 A call costs ``fixed_s + per_element_s * elements + per_payload_byte_s * payload_bytes``,
-plus ``per_spilled_element_s`` for every element beyond ``spill_elements``: a per-call
-overhead (container, tables, Python), a term in the tensor's size, a term in the bytes the
-entropy coder reads or writes, and the extra cost per element once the working set no longer
-fits the core's caches (measured here: 4 MB tensors take 2-3x the per-element time of 0.5 MB
-ones for the simple casts). The spill point is chosen by the fit among powers of two (or left
-out when it does not help). The terms are fitted per codec setting (its full
-config key) and direction from calls timed on one core (``fleet.run.codec_calibration``,
-``slicer calibrate-codecs``) by non-negative least squares on *relative* error, so a one-token
-frame and a 4 MB tensor weigh alike. ``CodecCosts`` holds the fits of many settings and writes
+plus ``per_spilled_element_s`` for every element beyond ``spill_elements``, times a per-size
+correction (measured over predicted at each fitted size, interpolated in log elements) for
+what the terms cannot follow. The terms are a per-call overhead (container, tables, Python), a
+term in the tensor's size, a term in the bytes the entropy coder reads or writes, and the extra
+cost per element once the working set no longer fits the core's caches (measured here: 4 MB
+tensors take 2-3x the per-element time of 0.5 MB ones for the simple casts). The spill point is
+chosen by the fit among powers of two (or left out when it does not help). The terms are
+fitted per codec setting (its full config key) and direction from calls timed on one core
+(``fleet.run.codec_calibration``, ``slicer calibrate-codecs``) by non-negative least squares on
+*relative* error, so a one-token frame and a 4 MB tensor weigh alike. ``CodecCosts`` holds the fits of many settings and writes
 and reads them as YAML; nothing here imports torch or a codec.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -40,16 +42,30 @@ class CallTime:
 
 @dataclass(frozen=True)
 class CallCost:
+    """The terms of one (setting, direction); ``corrections`` are (elements, measured over
+    the terms' prediction) at the sizes it was fitted on, interpolated in log elements (held
+    flat beyond them): what the terms cannot follow, such as SLICER's setting search, whose
+    time does not grow smoothly with size. Without them the terms alone are the cost."""
+
     fixed_s: float
     per_element_s: float
     per_payload_byte_s: float
     spill_elements: float = math.inf
     per_spilled_element_s: float = 0.0
+    corrections: tuple[tuple[float, float], ...] = ()
 
-    def seconds(self, elements: float, payload_bytes: float) -> float:
+    def terms_s(self, elements: float, payload_bytes: float) -> float:
         spilled_s = self.per_spilled_element_s * max(0.0, elements - self.spill_elements)
         per_call_s = self.fixed_s + self.per_element_s * elements
         return per_call_s + self.per_payload_byte_s * payload_bytes + spilled_s
+
+    def seconds(self, elements: float, payload_bytes: float) -> float:
+        base_s = self.terms_s(elements, payload_bytes)
+        if not self.corrections:
+            return base_s
+        sizes = [math.log(max(e, 1.0)) for e, _ in self.corrections]
+        ratios = [r for _, r in self.corrections]
+        return base_s * float(np.interp(math.log(max(elements, 1.0)), sizes, ratios))
 
 
 def fit(calls: Sequence[CallTime]) -> CallCost:
@@ -71,7 +87,18 @@ def fit(calls: Sequence[CallTime]) -> CallCost:
         if best is None or worst < best[0] - 1e-3:  # a spill term must earn its place
             best = (worst, cost)
     assert best is not None
-    return best[1]
+    return _corrected(best[1], calls)
+
+
+def _corrected(cost: CallCost, calls: Sequence[CallTime]) -> CallCost:
+    """``cost`` with the per-size corrections of ``calls`` (the median ratio per size)."""
+    by_size: dict[int, list[float]] = {}
+    for c in calls:
+        predicted_s = cost.terms_s(c.elements, c.payload_bytes)
+        ratio = c.seconds / predicted_s if predicted_s > 0 else 1.0
+        by_size.setdefault(c.elements, []).append(ratio)
+    pairs = tuple((float(e), float(np.median(r))) for e, r in sorted(by_size.items()))
+    return dataclasses.replace(cost, corrections=pairs)
 
 
 def _fit_at(calls: Sequence[CallTime], seconds: np.ndarray, spill: float) -> CallCost:
@@ -145,7 +172,7 @@ class CodecCosts:
             "cpu_core_score": None if math.isnan(self.cpu_core_score) else self.cpu_core_score,
             "defaults": dict(sorted(self.defaults.items())),
             "codecs": {
-                key: {d: asdict(cost) for d, cost in by_direction.items()}
+                key: {d: _as_yaml(cost) for d, cost in by_direction.items()}
                 for key, by_direction in sorted(self._costs.items())
             },
         }
@@ -165,7 +192,7 @@ class CodecCosts:
         try:
             data = yaml.safe_load(path.read_text())
             costs = {
-                key: {d: CallCost(**terms) for d, terms in by_direction.items()}
+                key: {d: _from_yaml(terms) for d, terms in by_direction.items()}
                 for key, by_direction in data["codecs"].items()
             }
             score = data.get("cpu_core_score")
@@ -179,3 +206,15 @@ class CodecCosts:
             raise ValueError(
                 f"{path}: not a codec cost file ({exc}); write one with slicer calibrate-codecs"
             ) from exc
+
+
+def _as_yaml(cost: CallCost) -> dict[str, Any]:
+    out = asdict(cost)
+    out["corrections"] = [list(pair) for pair in cost.corrections]
+    return out
+
+
+def _from_yaml(terms: Mapping[str, Any]) -> CallCost:
+    fields = dict(terms)
+    pairs = fields.pop("corrections", ())
+    return CallCost(**fields, corrections=tuple((float(e), float(r)) for e, r in pairs))

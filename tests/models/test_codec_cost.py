@@ -75,3 +75,16 @@ def test_fit_finds_where_the_working_set_spills_out_of_cache() -> None:
     assert max(abs(e) for e in relative_errors(got, calls)) < 1e-6
     plain = fit([CallTime(n, n, TRUE.seconds(n, n)) for n in sizes])
     assert plain.spill_elements == math.inf  # no spill term where it does not help
+
+
+def test_per_size_corrections_follow_what_the_terms_cannot(tmp_path: Path) -> None:
+    # a search that costs more at one middle size than the sizes around it
+    calls = [CallTime(n, n // 2, 1e-5 + 1e-9 * n) for n in (576, 4608, 36864, 147456, 589824)]
+    calls[1] = CallTime(4608, 2304, 5e-3)
+    cost = fit(calls)
+    assert max(abs(e) for e in relative_errors(cost, calls)) < 1e-9  # exact where measured
+    between = cost.seconds(12_000, 6_000)
+    assert cost.terms_s(12_000, 6_000) < between < 5e-3  # interpolated, in log elements
+    written = CodecCosts({"k": {"encode": cost, "decode": cost}}).write(tmp_path / "c.yaml")
+    back = CodecCosts.read(written)
+    assert back.get("k", "decode") == cost
