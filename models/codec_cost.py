@@ -10,8 +10,8 @@ tensors take 2-3x the per-element time of 0.5 MB ones for the simple casts). The
 chosen by the fit among powers of two (or left out when it does not help). The terms are
 fitted per codec setting (its full config key) and direction from calls timed on one core
 (``fleet.run.codec_calibration``, ``slicer calibrate-codecs``) by non-negative least squares on
-*relative* error, so a one-token frame and a 4 MB tensor weigh alike. ``CodecCosts`` holds the fits of many settings and writes
-and reads them as YAML; nothing here imports torch or a codec.
+*relative* error, so a one-token frame and a 4 MB tensor weigh alike. ``CodecCosts`` holds the
+fits of many settings and writes and reads them as YAML; nothing here imports torch or a codec.
 """
 
 from __future__ import annotations
