@@ -78,7 +78,7 @@ def test_fused_encoder_gives_the_staged_bytes_or_hands_over(seed: int) -> None:
         fused = _slicer_fused.encode(rows, nmse, setting, granularity)
         if fused is None:
             handed_over += 1
-            assert plan.mode.any()  # only rows stored verbatim hand over
+            assert plan.mode.any()  # only rows stored verbatim hand over (all are small)
         else:
             assert fused == staged
     assert handed_over < 12
