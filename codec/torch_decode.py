@@ -55,6 +55,11 @@ def decode_torch(payload: bytes, device: str | torch.device = "cpu") -> torch.Te
         raise
     except Exception as exc:  # as Codec.decode: a defect the checks missed is a CodecError
         raise CodecError(f"{cls.codec_id}: malformed payload body ({exc})") from exc
+    if values.numel() and not bool(torch.isfinite(values).all()):  # as base.check_decoded
+        raise CodecError(
+            f"{cls.codec_id}: the payload decodes to NaN/inf values, which its encoder never "
+            "writes; the payload is corrupt or was altered"
+        )
     if header.dtype != "float32":
         peak = float(torch.finfo(TORCH_DTYPES[header.dtype]).max)
         values = values.clamp(-peak, peak)

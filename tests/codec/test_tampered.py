@@ -76,3 +76,11 @@ def test_int8_refuses_a_non_finite_scale() -> None:
     payload[start + 8 : start + 16] = struct.pack("<d", float("inf"))
     with pytest.raises(CodecError, match="int8: corrupt header"):
         chosen.decode(_recrc(payload))
+
+
+@pytest.mark.parametrize("bad", [0x7C00, 0x7E00])
+def test_decode_torch_names_an_altered_nan_or_inf_as_corruption(bad: int) -> None:
+    payload = bytearray(codec.get_codec("fp16").encode(_x()))
+    payload[-6:-4] = struct.pack("<H", bad)
+    with pytest.raises(CodecError, match="NaN/inf values, which its encoder never writes"):
+        codec.decode_torch(_recrc(payload), device="cpu")
