@@ -55,6 +55,8 @@ class CodecTimes:
         self.substitutes: dict[str, str] = {}  # key charged as another fitted key
         self.frames_as_containers: set[str] = set()  # fitted keys without frame fits
         self._resolved: dict[str, str] = {}
+        # a fleet sends the same few (codec, size) pairs again and again: one entry per call
+        self._call_s = functools.lru_cache(maxsize=1 << 16)(self._call_uncached_s)
 
     @classmethod
     def read(cls, path: str | Path | None = None) -> CodecTimes:
@@ -115,7 +117,7 @@ class CodecTimes:
         """One decode on one host core of ``hardware`` (a decode-pool core)."""
         return self._call_s(key, "decode", raw_bytes, payload_bytes, hardware, frame)
 
-    def _call_s(
+    def _call_uncached_s(
         self,
         key: str,
         direction: str,
