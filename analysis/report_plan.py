@@ -34,8 +34,8 @@ def plan_section(results: Path) -> Section | None:
     goal = plan["goal"]
     metric = goal["metric"]
     what = (
-        f"slicer plan: {metric} <= {goal['slo_s']} s with the least {goal['minimize']}, "
-        f"quality loss (1 - agreement) <= {goal['max_quality_loss']}; it simulated "
+        f"slicer plan: {metric} at most {goal['slo_s']} s with the least {goal['minimize']}, "
+        f"quality loss (1 - agreement) at most {goal['max_quality_loss']}; it simulated "
         f"{plan['simulated_points']} of the {plan['grid_points']} points of the grid "
         f"(the rest were ruled out by the calibration's quality, the cost-model bounds and "
         f"monotonicity in replicas). From {path}."
