@@ -63,23 +63,26 @@ class _Names:
                 self.codecs[key] = str(exc)
         return self.codecs[key]
 
-    def codec_cost_problem(self, path: str | None, spec: CodecSpec) -> str | None:
-        """Why ``spec`` has no codec time in the cost file ``path`` (None: the bundled one)."""
+    def codec_times(self, path: str | None) -> Any:
+        """The codec cost fits in ``path`` (None: the bundled ones), or why they cannot be
+        read."""
         from models.codec_time import CodecTimes
-        from server.engine.jobs import codec_key
 
         if path not in self.costs:
             try:
                 self.costs[path] = CodecTimes.read(path)
             except ValueError as exc:
                 self.costs[path] = str(exc)
-        times = self.costs[path]
-        if isinstance(times, str):
-            return times
+        return self.costs[path]
+
+    def codec_cost_problem(self, times: Any, spec: CodecSpec) -> str | None:
+        """Why ``spec`` has no codec time in ``times`` (its own problems are reported apart)."""
+        from server.engine.jobs import full_codec_key
+
         if self.codec_problem(spec) is not None:
-            return None  # reported as a codec problem
+            return None
         try:
-            times.resolve(codec_key(self.codec.get_codec(spec.config()).get_config()))
+            times.resolve(full_codec_key(spec.config()))
         except ValueError as exc:
             return str(exc)
         return None
@@ -104,7 +107,10 @@ def check(scenario: Scenario) -> None:
 
 def _problems(scenario: Scenario, names: _Names) -> list[Problem]:
     problems, blocks = _model(scenario, names)
-    problems += _codec(scenario.codec, "codec", names, scenario.codec_costs)
+    times = names.codec_times(scenario.codec_costs)
+    if isinstance(times, str):  # the cost file itself is wrong: said once, at its field
+        problems.append(Problem("codec_costs", times))
+    problems += _codec(scenario.codec, "codec", names, times)
     for i in range(len(scenario.fleet)):
         problems += _group(scenario, i, blocks, names)
     for i, cell in enumerate(scenario.network.cells):
@@ -173,7 +179,8 @@ def _group(scenario: Scenario, i: int, blocks: int | str | None, names: _Names) 
         )
     problems += _hardware(group.hardware, group.dtype, where, "device", names)
     if group.codec is not None:
-        problems += _codec(group.codec, f"{where}.codec", names, scenario.codec_costs)
+        times = names.codec_times(scenario.codec_costs)
+        problems += _codec(group.codec, f"{where}.codec", names, times)
     if isinstance(group.arrivals, TraceArrivals):
         missing = _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
         why = names.files.arrival_trace_problem(group.arrivals.path) if not missing else None
@@ -203,10 +210,12 @@ def _hardware(name: str, dtype: str, where: str, side: str, names: _Names) -> li
     return []
 
 
-def _codec(spec: CodecSpec, where: str, names: _Names, costs: str | None) -> list[Problem]:
-    why = names.codec_problem(spec) or names.codec_cost_problem(costs, spec)
-    if why is not None and costs is not None and why.startswith(costs):
-        return [Problem("codec_costs", why)]  # the file itself is wrong
+def _codec(spec: CodecSpec, where: str, names: _Names, times: Any) -> list[Problem]:
+    """A codec config no codec accepts, or (``times``: readable cost fits) one without a
+    codec time."""
+    why = names.codec_problem(spec)
+    if why is None and not isinstance(times, str):
+        why = names.codec_cost_problem(times, spec)
     return [] if why is None else [Problem(where, why)]
 
 

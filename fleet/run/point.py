@@ -82,12 +82,13 @@ def _run_here(
         manifest.update(status=status, error=error, ended_at=rundir.now())
         rundir.write_json(out / "manifest.json", manifest)
         raise
+    decode_cores = decode_pool_cores(scenario.servers)
     summary = summarize_run(
         out,
         replicas=scenario.servers.replicas,
         generate=scenario.model.task == "generate",
         sim_time_s=output.sim_time_s,
-        decode_cores=decode_pool_cores(scenario.servers),
+        decode_cores=decode_cores,
         replica_failures=output.replica_failures,
         replica_down_s=output.replica_down_s,
         facts={"events": output.events, **oracle_counts(before, output.oracle)},
@@ -98,7 +99,7 @@ def _run_here(
         status="complete",
         ended_at=rundir.now(),
         wall_s=wall_s,
-        decode_cores=decode_pool_cores(scenario.servers),
+        decode_cores=decode_cores,
         assumptions=list(output.assumptions),
     )
     rundir.write_json(out / "manifest.json", manifest)
