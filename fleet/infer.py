@@ -130,7 +130,9 @@ class Infer:
         g = sim.groups[rows.group_of[rid]]
         head = self._chosen.get(rid) if g.heads else None
         key = g.codec_key if head is None else head.codec_key
-        encode_s = sim.codec_times.encode_s(key, result.raw_bytes, result.payload_bytes, g.hardware)
+        encode_s = sim.codec_times.seconds(
+            "encode", key, result.raw_bytes, result.payload_bytes, g.hardware
+        )
         encode_end_s = sim.env.now + encode_s
         rows.raw_bytes[rid] = result.raw_bytes
         rows.payload_bytes[rid] = result.payload_bytes

@@ -92,7 +92,7 @@ class _GroupRule:
         self.server_s: list[float] = []
         self.busy_s: list[float] = []
         for head, (raw, payload) in zip(self.heads, _probe(sim, self.heads), strict=True):
-            encode_s = sim.codec_times.encode_s(head.codec_key, raw, payload, g.hardware)
+            encode_s = sim.codec_times.seconds("encode", head.codec_key, raw, payload, g.hardware)
             decode = (head.klass, raw, payload)
             if cost.decodes_on_accelerator:
                 decode_s = cost.accelerator_decode_s([decode])

@@ -137,8 +137,8 @@ class Sequences:
         sim, rows = self.sim, self.rows
         g = sim.groups[rows.group_of[rid]]
         self._gens[rid] = result
-        encode_s = sim.codec_times.encode_s(
-            g.codec_key, result.prompt_raw_bytes, result.prompt_payload_bytes, g.hardware
+        encode_s = sim.codec_times.seconds(
+            "encode", g.codec_key, result.prompt_raw_bytes, result.prompt_payload_bytes, g.hardware
         )
         rows.energy_j[rid] = g.head_energy_j + g.hardware.active_power_w * encode_s
         rows.raw_bytes[rid] = result.prompt_raw_bytes
@@ -155,7 +155,9 @@ class Sequences:
         head_s, head_j = sim.costs.head_step(g.hardware, g.dtype, g.split, context)
         nbytes = result.step_payload_bytes[token]
         raw_bytes = result.step_raw_bytes
-        encode_s = sim.codec_times.encode_s(g.codec_key, raw_bytes, nbytes, g.hardware, frame=True)
+        encode_s = sim.codec_times.seconds(
+            "encode", g.codec_key, raw_bytes, nbytes, g.hardware, frame=True
+        )
         rows.energy_j[rid] += head_j + g.hardware.active_power_w * encode_s
         rows.raw_bytes[rid] += result.step_raw_bytes
         self.steps.start(rid, now)

@@ -93,8 +93,9 @@ class CodecTimes:
             return 1.0
         return reference / score
 
-    def encode_s(
+    def seconds(
         self,
+        direction: str,
         key: str,
         raw_bytes: float,
         payload_bytes: float,
@@ -102,20 +103,11 @@ class CodecTimes:
         *,
         frame: bool = False,
     ) -> float:
-        """One encode on one core of ``hardware`` (``frame``: a stream's step frame)."""
-        return self._call_s(key, "encode", raw_bytes, payload_bytes, hardware, frame)
-
-    def decode_s(
-        self,
-        key: str,
-        raw_bytes: float,
-        payload_bytes: float,
-        hardware: HardwareSpec,
-        *,
-        frame: bool = False,
-    ) -> float:
-        """One decode on one host core of ``hardware`` (a decode-pool core)."""
-        return self._call_s(key, "decode", raw_bytes, payload_bytes, hardware, frame)
+        """One ``direction`` ("encode" or "decode") call on one core of ``hardware`` (a
+        device's CPU, or a decode-pool core of a server); ``frame``: a stream's step frame."""
+        if direction not in ("encode", "decode"):
+            raise ValueError(f"direction must be encode or decode, got {direction!r}")
+        return self._call_s(key, direction, raw_bytes, payload_bytes, hardware, frame)
 
     def _call_uncached_s(
         self,

@@ -82,7 +82,7 @@ class ServerCost:
         stream's step frame rather than a container."""
         key = self.classes[klass].codec_key
         times = self.codec_times
-        return times.decode_s(key, raw_bytes, payload_bytes, self.hardware, frame=frame)
+        return times.seconds("decode", key, raw_bytes, payload_bytes, self.hardware, frame=frame)
 
     def accelerator_decode_s(self, ifs: Sequence[IF]) -> float:
         """The accelerator's decode of ``ifs`` in one batch or step: 0 unless it decodes (and

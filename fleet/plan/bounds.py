@@ -128,8 +128,8 @@ def group_costs(scenario: Scenario, calibration: Calibration) -> list[GroupCosts
         hardware = get_hardware(g.hardware)
         head_s, head_j = costs.head(hardware, g.dtype, g.split)
         payload = got.min_payload_bytes
-        encode_s = times.encode_s(key, got.raw_bytes, payload, hardware)
-        decode_s = 0.0 if on_gpu else times.decode_s(key, got.raw_bytes, payload, server)
+        encode_s = times.seconds("encode", key, got.raw_bytes, payload, hardware)
+        decode_s = 0.0 if on_gpu else times.seconds("decode", key, got.raw_bytes, payload, server)
         if s.servers.service is None:
             tail_1 = costs.tail_s(server, s.servers.dtype, g.split, 1)
             busy_s = costs.tail_s(server, s.servers.dtype, g.split, batch) / batch

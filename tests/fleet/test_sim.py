@@ -315,7 +315,7 @@ def test_the_decode_pool_delays_a_request_by_its_decode_off_the_accelerator(
     profile = write_profile(tmp_path, raw_bytes=4_000_000, payload_bytes=[4_000_100])
     h100 = get_hardware("h100-sxm")
     tail_s = ModelCosts(MODEL, 8).tail_s(h100, "fp16", 4, 1)
-    decode_s = CodecTimes.read().decode_s(fp32_key(), 4_000_000, 4_000_100, h100)
+    decode_s = CodecTimes.read().seconds("decode", fp32_key(), 4_000_000, 4_000_100, h100)
     assert decode_s > 1e-4  # a 4 MB decode on one host core is not free
 
     _, (row,) = simulate(scenario(profile, servers={"hardware": "h100-sxm"}))
@@ -345,7 +345,7 @@ def test_a_device_encodes_at_its_cpu_score(tmp_path: Path) -> None:
         encode[hardware] = row["t_uplink_start_s"] - row["t_head_end_s"]
         spec = get_hardware(hardware)
         assert encode[hardware] == pytest.approx(
-            times.encode_s(fp32_key(), 4_000_000, 4_000_100, spec)
+            times.seconds("encode", fp32_key(), 4_000_000, 4_000_100, spec)
         )
     # a Pi 5 core scores about a third of a Snapdragon 8 Gen 3's prime core
     assert encode["raspberry-pi-5"] > 2.5 * encode["flagship-phone"]

@@ -281,8 +281,8 @@ def test_every_if_of_a_sequence_is_decoded_on_the_pool_or_in_the_step() -> None:
     _, (row,), _, _ = _run(_scenario(servers={"hardware": "h100-sxm"}))
     times = CodecTimes.read()
     # the prompt (8 x 2304 B float32, 100 B) and two frames: each IF on one pool core
-    expected_s = times.decode_s(fp32_key(), 8 * 2304, PROMPT_BYTES, h100) + sum(
-        times.decode_s(fp32_key(), 2304, f, h100, frame=True) for f in FRAMES
+    expected_s = times.seconds("decode", fp32_key(), 8 * 2304, PROMPT_BYTES, h100) + sum(
+        times.seconds("decode", fp32_key(), 2304, f, h100, frame=True) for f in FRAMES
     )
     assert row["server_decode_s"] == pytest.approx(expected_s)
     pool_busy_s = row["server_busy_s"]

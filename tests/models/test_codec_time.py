@@ -26,8 +26,10 @@ def test_a_call_costs_the_fit_scaled_by_the_cpu_score() -> None:
     h100 = get_hardware("h100-sxm")  # host score 1600 in the catalog
     times = _times(score=800.0)
     expected_s = COST.seconds(1000, 10) * 800.0 / h100.cpu_core_score
-    assert times.decode_s(FP16, 4000, 10, h100) == pytest.approx(expected_s)
-    assert times.encode_s(FP16, 4000, 10, get_hardware("ideal")) == 0.0
+    assert times.seconds("decode", FP16, 4000, 10, h100) == pytest.approx(expected_s)
+    assert times.seconds("encode", FP16, 4000, 10, get_hardware("ideal")) == 0.0
+    with pytest.raises(ValueError, match="direction must be encode or decode"):
+        times.seconds("transcode", FP16, 4000, 10, h100)
     unscored = dataclasses.replace(h100, cpu_core_score=math.nan)
     assert times.factor(unscored) == 1.0  # no score: as fast as the calibration machine
 
@@ -69,10 +71,12 @@ def test_a_stream_frame_has_its_own_fit_or_is_charged_as_a_container() -> None:
     frame_cost = CallCost(fixed_s=2e-6, per_element_s=1e-10, per_payload_byte_s=0.0)
     h100 = get_hardware("h100-sxm")
     plain = _times(score=math.nan)
-    assert plain.decode_s(FP16, 2304, 1154, h100, frame=True) == COST.seconds(576, 1154)
+    assert plain.seconds("decode", FP16, 2304, 1154, h100, frame=True) == COST.seconds(576, 1154)
     assert plain.frames_as_containers == {FP16}
     both = {"encode": COST, "decode": COST, "frame_encode": frame_cost, "frame_decode": frame_cost}
     times = CodecTimes(CodecCosts({FP16: both}, defaults={"fp16": FP16}))
-    assert times.encode_s(FP16, 2304, 1154, h100, frame=True) == frame_cost.seconds(576, 1154)
-    assert times.encode_s(FP16, 2304, 1154, h100) == COST.seconds(576, 1154)
+    assert times.seconds("encode", FP16, 2304, 1154, h100, frame=True) == frame_cost.seconds(
+        576, 1154
+    )
+    assert times.seconds("encode", FP16, 2304, 1154, h100) == COST.seconds(576, 1154)
     assert times.frames_as_containers == set()
