@@ -17,7 +17,8 @@ model (nothing crosses a link). The final norm and LM head run only at continuat
 and input, so another codec at the same split reruns only the codec and the tail; ``drop_memo``
 frees one split's. ``channel`` counts payload and float32 bytes and tokens sent.
 ``generate_until`` decodes greedily through device and server sessions with every step's IF
-through the codec; rolling log-likelihood (perplexity tasks) is not offered.
+through the codec; ``loglikelihood_rolling`` (perplexity tasks) scores a whole text in
+``HFLM``'s disjoint windows, each sent as one payload.
 """
 
 from __future__ import annotations
@@ -129,10 +130,22 @@ class SplitLM(TemplateLM):  # type: ignore[misc]  # lm_eval is untyped
             del self.memo[key]
 
     def loglikelihood_rolling(self, requests: Any, disable_tqdm: bool = False) -> list[float]:
-        raise NotImplementedError(
-            "the slicer model scores multiple-choice and loglikelihood tasks; rolling "
-            "log-likelihood (perplexity tasks) is not implemented"
-        )
+        """Per string, the log-likelihood of all its tokens (perplexity tasks), as ``HFLM``
+        computes it: disjoint windows of at most ``max_length`` predicted tokens, the first led
+        by the prefix token, each window one request through head, codec and tail."""
+        from lm_eval import utils
+
+        out = []
+        for (string,) in (request.args for request in requests):
+            windows = utils.get_rolling_token_windows(
+                token_list=self.tok_encode(string),
+                prefix_token=self.prefix_token_id,
+                max_seq_len=self.max_length,
+                context_len=1,
+            )
+            disjoint = [(None, *utils.make_disjoint_window(w)) for w in windows]
+            out.append(sum(total for total, _ in self._loglikelihood_tokens(disjoint)))
+        return out
 
     def generate_until(self, requests: Any, disable_tqdm: bool = False) -> list[str]:
         """Greedy generation through the split, stopping at any ``until`` string."""

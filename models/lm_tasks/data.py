@@ -50,6 +50,15 @@ def mmlu(**_: Any) -> dict[str, Any]:
     return _dataset("mmlu")
 
 
+def lee(**_: Any) -> dict[str, Any]:
+    """The 50 held-out Lee news documents, one ``text`` each (a perplexity task)."""
+    import datasets
+
+    from models.text import lee_documents
+
+    return {"test": datasets.Dataset.from_list([{"text": d} for d in lee_documents("test")])}
+
+
 # -- hellaswag/utils.py -------------------------------------------------------------------------
 def _preprocess(text: str) -> str:
     text = text.strip()

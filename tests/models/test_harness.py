@@ -50,6 +50,51 @@ def test_loglikelihoods_equal_the_harness_hf_model(smollm2: LlamaSplit) -> None:
             assert ours == pytest.approx(theirs, abs=1e-3) and greedy == their_greedy
 
 
+def test_rolling_loglikelihoods_equal_the_harness_hf_model(smollm2: LlamaSplit) -> None:
+    from lm_eval.models.huggingface import HFLM
+
+    from models.harness import SplitLM
+
+    # max_length 8 cuts the 19 tokens into three disjoint windows
+    text = "The quick brown fox jumps over the lazy dog, then runs back into the wood to sleep."
+    reference = HFLM(
+        pretrained=smollm2.module, tokenizer=smollm2.tokenizer, batch_size=1, max_length=8
+    )
+    (expected,) = reference.loglikelihood_rolling([_Request(text)], disable_tqdm=True)
+    assert len(smollm2.tokenizer(text).input_ids) > 2 * 8
+    for split, codec in ((None, None), (7, get_codec("fp32"))):
+        lm = SplitLM(smollm2, split, codec, max_length=8)
+        (got,) = lm.loglikelihood_rolling([_Request(text)])
+        assert got == pytest.approx(expected, abs=1e-3)
+    # each window is one request carrying its own context, as a device re-prefilling would
+    from lm_eval import utils
+
+    windows = utils.get_rolling_token_windows(
+        token_list=lm.tok_encode(text),
+        prefix_token=lm.prefix_token_id,
+        max_seq_len=8,
+        context_len=1,
+    )
+    sent = [min(len(c) + len(t), 9) - 1 for c, t in map(utils.make_disjoint_window, windows)]
+    assert lm.channel.units == sum(sent) > len(lm.tok_encode(text))
+
+
+def test_perplexity_task_runs_through_the_split(smollm2: LlamaSplit) -> None:
+    from lm_eval import simple_evaluate
+
+    from models.harness import SplitLM, _task_manager
+
+    def bits_per_byte(lm: SplitLM) -> float:
+        out = simple_evaluate(model=lm, tasks=["slicer_lee"], task_manager=_task_manager(), limit=2)
+        return float(out["results"]["slicer_lee"]["bits_per_byte,none"])
+
+    unsplit = bits_per_byte(SplitLM(smollm2))
+    assert 0.3 < unsplit < 3.0  # a real LM on news text, not a random one
+    assert bits_per_byte(SplitLM(smollm2, 12, get_codec("fp32"))) == pytest.approx(unsplit)
+    coarse = get_codec({"id": "rans", "bits": 2})
+    assert bits_per_byte(SplitLM(smollm2, 12, coarse)) > unsplit + 0.01
+
+
 def test_lossless_codec_scores_every_example_as_unsplit(smollm2: LlamaSplit) -> None:
     from models.harness import SplitLM, run_tasks
 
