@@ -9,8 +9,9 @@ It prints bits per token, each task's accuracy, and the mean change over tasks a
 unsplit model with its 95% stratified paired-bootstrap interval (``analysis.task_quality``),
 then per model the smallest bits per token whose whole interval lies within 1 point and within
 3 points of no change. It writes ``llm_tasks.json`` and the quality-vs-bits figure
-``llm_tasks.png`` to ``--out``. Head IFs are computed once per split and input; each codec
-reruns only the codec and the tail.
+``llm_tasks.png`` to ``--out`` after each model, keeping the rows of models an earlier run wrote
+there (so models can run one at a time; each row records its ``limit``). Head IFs are computed
+once per split and input; each codec reruns only the codec and the tail.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def main() -> None:
         f"{'model':13s} {'setting':28s} {'bits/tok':>8s}  {' '.join(t[:5] for t in tasks)}  "
         "mean change [95% CI] (points)"
     )
-    rows: list[dict[str, Any]] = []
+    rows = kept_rows(out / "llm_tasks.json", args.models.split(","), tasks)
     for name in args.models.split(","):
         model_rows = run_model(name, tasks, args.limit)
         print(_line(model_rows[0], tasks))
@@ -155,11 +156,23 @@ def main() -> None:
             best = smallest_bits(model_rows, key)
             found = _line(best, tasks) if best else "none"
             print(f"  smallest bits/token within {points} point(s): {found}")
-        rows += model_rows
-    meta = {"limit": args.limit, "seed": SEED, "tasks": tasks, "rows": rows}
-    write_atomic(out / "llm_tasks.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
-    figure(rows, out / "llm_tasks.png")
-    print(f"results: {out}/llm_tasks.json, {out}/llm_tasks.png")
+        rows += [{**row, "limit": args.limit} for row in model_rows]
+        text = json.dumps({"seed": SEED, "tasks": tasks, "rows": rows}, indent=1)
+        write_atomic(out / "llm_tasks.json", lambda p, text=text: p.write_text(text))
+        figure(rows, out / "llm_tasks.png")
+        print(f"results so far: {out}/llm_tasks.json, {out}/llm_tasks.png", flush=True)
+
+
+def kept_rows(path: Path, running: list[str], tasks: list[str]) -> list[dict[str, Any]]:
+    """The rows of other models from an earlier run into the same folder, on the same tasks,
+    so models can be run one at a time (each row keeps its own ``limit``)."""
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    if earlier.get("tasks") != tasks or earlier.get("seed") != SEED:
+        print(f"{path}: other tasks or seed; its rows are replaced")
+        return []
+    return [row for row in earlier["rows"] if row["model"] not in running]
 
 
 if __name__ == "__main__":
