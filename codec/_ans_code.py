@@ -70,6 +70,41 @@ def finish(words: np.ndarray, n_words: int, state: np.uint64) -> int:
     return n_words
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _digits(out: np.ndarray, at: int, v: int, n_digits: int, alphabet: int, inverse: int) -> None:
+    """The ``n_digits`` base-``alphabet`` digits of super-symbol ``v`` (< 4096), least
+    significant first: for a power of two (``inverse`` <= 0: minus its bit count) each digit
+    is a shift and a mask of its own, else ``inverse`` is ``reciprocal(alphabet)``, so no
+    digit costs a division."""
+    if inverse <= 0:
+        for d in range(n_digits):
+            out[at + d] = (v >> (-inverse * d)) & (alphabet - 1)
+    else:
+        for d in range(n_digits):
+            quotient = (v * inverse) >> 32
+            out[at + d] = v - quotient * alphabet
+            v = quotient
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _inverse(alphabet: int) -> int:
+    """``_digits``' ``inverse`` of an alphabet: ``reciprocal``, or minus the bit count of a
+    power of two."""
+    if alphabet & (alphabet - 1):
+        return reciprocal(alphabet)
+    inverse = 0
+    while (1 << -inverse) < alphabet:
+        inverse -= 1
+    return inverse
+
+
+@njit(cache=True, nogil=True)
+def reciprocal(alphabet: int) -> int:
+    """``ceil(2**32 / alphabet)``: ``(v * it) >> 32 == v // alphabet`` for every ``v < 2**19``
+    and ``alphabet < 2**13`` (the error, below ``v / 2**32``, stays under ``1 / alphabet``)."""
+    return ((1 << 32) + alphabet - 1) // alphabet
+
+
 @njit(cache=True, nogil=True)
 def take(
     words: np.ndarray,
@@ -90,14 +125,12 @@ def take(
     bucket_shift = np.uint64(24 - 12)
     low = np.uint64(1) << np.uint64(32)
     word_bits = np.uint64(32)
-    pow2 = alphabet & (alphabet - 1) == 0
-    digit_bits = 0
-    while (1 << digit_bits) < alphabet:
-        digit_bits += 1
+    inverse = _inverse(alphabet)
     i = 0
     while i < count:
         q = state & mask
         s = buckets[q >> bucket_shift]
+        s += np.uint64(left[s + 1]) <= q  # one branch-free step settles most searches
         while np.uint64(left[s + 1]) <= q:
             s += 1
         lo = np.uint64(left[s])
@@ -105,14 +138,7 @@ def take(
         if state < low and pos > 0:
             pos -= 1
             state = (state << word_bits) | np.uint64(words[pos])
-        v = s
-        for d in range(min(k, count - i)):
-            if pow2:
-                out[start + i + d] = v & (alphabet - 1)
-                v >>= digit_bits
-            else:
-                out[start + i + d] = v % alphabet
-                v //= alphabet
+        _digits(out, start + i, s, min(k, count - i), alphabet, inverse)
         i += k
     return pos, state
 

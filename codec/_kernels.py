@@ -53,7 +53,8 @@ def sorted_stats(srt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def assign(
     rows: np.ndarray, cuts: np.ndarray, present: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kept mask, sign and block id of every element from its row's cuts."""
+    """Kept mask, sign and block id of every element from its row's cuts (branch-free: the
+    block id counts the cuts at or below the magnitude, as cuts never decrease)."""
     n_rows, n = rows.shape
     nb = cuts.shape[2] - 1
     kept = np.zeros((n_rows, n), dtype=np.bool_)
@@ -62,20 +63,15 @@ def assign(
     for r in range(n_rows):
         for c in range(n):
             x = rows[r, c]
-            if x == 0:
-                continue
             s = 1 if x < 0 else 0
-            neg[r, c] = s == 1
-            if not present[r, s]:
-                continue
             m = -x if s else x
-            if m < cuts[r, s, 0]:
-                continue
-            kept[r, c] = True
+            ok = (x != 0) & present[r, s] & (m >= cuts[r, s, 0])
             j = 0
-            while j + 1 < nb and m >= cuts[r, s, j + 1]:
-                j += 1
-            block[r, c] = j
+            for jj in range(1, nb):
+                j += m >= cuts[r, s, jj]
+            kept[r, c] = ok
+            neg[r, c] = s == 1
+            block[r, c] = j if ok else 0
     return kept, neg, block
 
 
@@ -212,7 +208,8 @@ def roundtrip_errors(
     levels: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``errors`` of the float32 decode of an encoder plan, without building codes or the
-    decoded rows: the same per-element arithmetic as ``quantize`` then ``reconstruct``."""
+    decoded rows: the same per-element arithmetic as ``quantize`` then ``reconstruct``, every
+    element through it and the kept ones selected (no branch; adding 0.0 changes no sum)."""
     n_rows, n = rows.shape
     nb = bits.shape[2]
     row_err = np.zeros(n_rows, dtype=np.float64)
@@ -221,10 +218,8 @@ def roundtrip_errors(
     for r in range(n_rows):
         for c in range(n):
             x = np.float64(rows[r, c])
+            k = kept[r, c]
             energy[r] += x * x
-            if not kept[r, c]:
-                row_err[r] += x * x
-                continue
             s = 1 if neg[r, c] else 0
             j = block[r, c]
             lo = cuts[r, s, j]
@@ -233,8 +228,8 @@ def roundtrip_errors(
             m = -rows[r, c] if s else rows[r, c]
             v = _value(_code(m, lo, step, count), lo, step)
             d = x - np.float64(-v if s else v)
-            row_err[r] += d * d
-            blk_err[r, s * nb + j] += d * d
+            row_err[r] += d * d if k else x * x
+            blk_err[r, s * nb + j] += d * d if k else 0.0
     return row_err, energy, blk_err
 
 
@@ -248,11 +243,11 @@ def block_stats(
     kept_energy = np.zeros(n_rows, dtype=np.float64)
     for r in range(n_rows):
         for c in range(n):
-            if kept[r, c]:
-                s = 1 if neg[r, c] else 0
-                counts[r, s * nb + block[r, c]] += 1
-                x = np.float64(rows[r, c])
-                kept_energy[r] += x * x
+            k = kept[r, c]
+            s = 1 if neg[r, c] else 0
+            counts[r, s * nb + block[r, c]] += k
+            x = np.float64(rows[r, c])
+            kept_energy[r] += x * x if k else 0.0  # branch-free; adding 0.0 changes no sum
     return counts, kept_energy
 
 

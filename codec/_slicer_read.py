@@ -250,8 +250,8 @@ def _signs_and_ids(
     n_kept: int,
     nb: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Each survivor's sign (uint8, 1 negative), then the block ids of the positive and of the
-    negative survivors."""
+    """Each survivor's sign (uint8, 1 negative), then the block ids (uint8) of the positive and
+    of the negative survivors."""
     neg = np.zeros(n_kept, dtype=np.uint8)
     sign_level = _body_bytes.get_varint(data, cur, 0, 256)
     if 0 < sign_level < 256:
@@ -259,7 +259,7 @@ def _signs_and_ids(
     elif sign_level == 256:
         neg[:] = 1
     n_neg = int(neg.sum())
-    ids = (np.zeros(n_kept - n_neg, dtype=np.int64), np.zeros(n_neg, dtype=np.int64))
+    ids = (np.zeros(n_kept - n_neg, dtype=np.uint8), np.zeros(n_neg, dtype=np.uint8))
     ok = sign_level >= 0
     for s in range(2):
         flag = _body_bytes.get_u8(data, cur, 0)
@@ -292,7 +292,7 @@ def _codes(
 ) -> tuple[np.ndarray, bool]:
     """The survivors' codes sorted by group: each group's model level (a side stream), then its
     codes under that geometric model or its histogram (read from cursor 2)."""
-    by_group = np.zeros(offsets[-1], dtype=np.int64)
+    by_group = np.zeros(offsets[-1], dtype=np.uint8)  # codes are below 256
     rho, ok = np.zeros(0, dtype=np.int64), True
     if keys.size:
         rho, ok = _side(data, cur, words, dec, tables, 3, keys.size)

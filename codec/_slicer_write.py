@@ -91,9 +91,27 @@ def _add(
     """Queue a stream (nothing for an empty one) under fixed ``model`` or, for HIST, ``counts``."""
     if values.size == 0:
         return
-    t, s = at[2], at[3]
-    sym[s : s + values.size] = values
-    streams[t, 0], streams[t, 1], streams[t, 2], streams[t, 4] = s, values.size, model, pad
+    sym[at[3] : at[3] + values.size] = values
+    _register(streams, at, hc, at[3], values.size, model, counts, pad)
+    at[3] += values.size
+
+
+@njit(cache=True, nogil=True)
+def _register(
+    streams: np.ndarray,
+    at: np.ndarray,
+    hc: np.ndarray,
+    start: int,
+    count: int,
+    model: int,
+    counts: np.ndarray,
+    pad: int,
+) -> None:
+    """Queue the ``count`` symbols already at ``sym[start:]`` (nothing for none)."""
+    if count == 0:
+        return
+    t = at[2]
+    streams[t, 0], streams[t, 1], streams[t, 2], streams[t, 4] = start, count, model, pad
     streams[t, 3] = -1
     if model == HIST:
         streams[t, 3] = at[4]
@@ -101,7 +119,6 @@ def _add(
         hc[at[4] : at[4] + counts.size] = counts
         at[4] += counts.size
     at[2] += 1
-    at[3] += values.size
 
 
 @njit(cache=True, nogil=True)
@@ -185,44 +202,54 @@ def _side_values(
 
 
 @njit(cache=True, nogil=True)
+def _mask_starts(level: np.ndarray, normal: np.ndarray, n: int, base: int) -> np.ndarray:
+    """Where each row's kept mask goes in ``sym``: the rows of each level strictly between none
+    and all, level by level, from ``base`` (-1: the row codes no mask)."""
+    mask_at = np.full(level.size, -1, dtype=np.int64)
+    at = base
+    for lv in range(1, 64):
+        for r in range(level.size):
+            if normal[r] and level[r] == lv:
+                mask_at[r] = at
+                at += n
+    return mask_at
+
+
+@njit(cache=True, nogil=True)
 def _masks_and_signs(
     head: np.ndarray,
-    sym: np.ndarray,
     streams: np.ndarray,
     at: np.ndarray,
     hc: np.ndarray,
-    kept: np.ndarray,
+    mask_at: np.ndarray,
     level: np.ndarray,
-    normal: np.ndarray,
-    neg: np.ndarray,
+    n: int,
+    signs: np.ndarray,
+    signs_at: int,
     meta: np.ndarray,
 ) -> None:
     """The kept mask of the rows of each level strictly between none and all, in level order,
-    then the sign level (a varint) and the survivors' signs."""
-    n_rows, n = kept.shape
+    then the sign level (a varint) and the survivors' signs (all already in ``sym``)."""
     none = np.zeros(0, dtype=np.int64)
     for lv in range(1, 64):
-        n_sel = 0
-        for r in range(n_rows):
-            n_sel += normal[r] and level[r] == lv
+        first, n_sel = -1, 0
+        for r in range(level.size):
+            if mask_at[r] >= 0 and level[r] == lv:
+                first = mask_at[r] if first < 0 else first
+                n_sel += 1
         if n_sel:
-            bits = np.empty(n_sel * n, dtype=np.int64)
-            i = 0
-            for r in range(n_rows):
-                if normal[r] and level[r] == lv:
-                    bits[i * n : (i + 1) * n] = kept[r]
-                    i += 1
-            _add(sym, streams, at, hc, bits, MASK_BASE + lv, none, meta[MASK_BASE + lv, 3])
-    n_neg = int(neg.sum())
+            number = MASK_BASE + lv
+            _register(streams, at, hc, first, n_sel * n, number, none, meta[number, 3])
+    n_neg = int(signs.sum())
     sign_level = 0
-    if neg.size:
-        sign_level = min(max(int(np.rint(256 * n_neg / neg.size)), 1), 255)
-        if n_neg == 0 or n_neg == neg.size:
+    if signs.size:
+        sign_level = min(max(int(np.rint(256 * n_neg / signs.size)), 1), 255)
+        if n_neg == 0 or n_neg == signs.size:
             sign_level = 0 if n_neg == 0 else 256
     _body_bytes.put_varint(head, at, 0, sign_level)
     if 0 < sign_level < 256:
         number = SIGN_BASE + sign_level
-        _add(sym, streams, at, hc, neg, number, none, meta[number, 3])
+        _register(streams, at, hc, signs_at, signs.size, number, none, meta[number, 3])
 
 
 @njit(cache=True, nogil=True)
@@ -232,26 +259,29 @@ def _block_ids(
     streams: np.ndarray,
     at: np.ndarray,
     hc: np.ndarray,
-    ids_pos: np.ndarray,
-    ids_neg: np.ndarray,
+    ids_at: np.ndarray,
+    n_ids: np.ndarray,
     nb: int,
     log2_nb: float,
     meta: np.ndarray,
 ) -> None:
-    """Per sign, the survivors' block ids under their histogram where smaller, else uniform."""
+    """Per sign, the survivors' block ids (already at ``sym[ids_at[s]:]``) under their
+    histogram where smaller, else uniform."""
     none = np.zeros(0, dtype=np.int64)
-    for ids in (ids_pos, ids_neg):
+    for s in range(2):
+        ids = sym[ids_at[s] : ids_at[s] + n_ids[s]]
         counts, _, hist_bits = _cost_kernels.side_choice(ids, nb, np.zeros(nb))
         if nb > 1 and ids.size and hist_bits < ids.size * log2_nb:
             head[at[0]] = 1
             at[0] += 1
             _body_bytes.put_histogram(head, at, 0, counts)
-            _add(sym, streams, at, hc, ids, HIST, counts, _argmax(counts))
+            _register(streams, at, hc, ids_at[s], ids.size, HIST, counts, _argmax(counts))
         else:
             head[at[0]] = 0
             at[0] += 1
             if nb > 1:
-                _add(sym, streams, at, hc, ids, UNIFORM_BASE + nb, none, meta[UNIFORM_BASE + nb, 3])
+                number = UNIFORM_BASE + nb
+                _register(streams, at, hc, ids_at[s], ids.size, number, none, meta[number, 3])
 
 
 @njit(cache=True, nogil=True)
@@ -264,6 +294,7 @@ def _codes(
     hc: np.ndarray,
     codes: np.ndarray,
     groups: np.ndarray,
+    codes_at: int,
     keys: np.ndarray,
     nb: int,
     lengths: np.ndarray,
@@ -271,8 +302,14 @@ def _codes(
     meta: np.ndarray,
 ) -> None:
     """Each group's code model (geometric level, or its histogram into ``hist``), the levels
-    as a side stream, then every group's codes."""
-    by_group, offsets = _kernels.split_by_group(codes, groups, 2 * nb * N_LEVELS)
+    as a side stream, then every group's codes (sorted by group into ``sym[codes_at:]``, which
+    ``at[3]`` is past)."""
+    offsets = _kernels.group_offsets(groups, 2 * nb * N_LEVELS)
+    cursor = offsets[:-1] + codes_at
+    for i in range(codes.size):
+        sym[cursor[groups[i]]] = codes[i]
+        cursor[groups[i]] += 1
+    by_group = sym[codes_at : codes_at + codes.size]
     rho = np.empty(keys.size, dtype=np.int64)
     chosen = np.empty(keys.size, dtype=np.int64)  # model number, or HIST
     counts_at = np.empty(keys.size + 1, dtype=np.int64)
@@ -298,7 +335,60 @@ def _codes(
         sel = by_group[offsets[keys[g]] : offsets[keys[g] + 1]]
         counts = all_counts[counts_at[g] : counts_at[g + 1]]
         pad = _argmax(counts) if chosen[g] == HIST else meta[chosen[g], 3]
-        _add(sym, streams, at, hc, sel, chosen[g], counts, pad)
+        _register(streams, at, hc, codes_at + offsets[keys[g]], sel.size, chosen[g], counts, pad)
+
+
+@njit(cache=True, nogil=True)
+def _survivor_streams(
+    sym: np.ndarray,
+    mask_at: np.ndarray,
+    signs_at: int,
+    ids_at: np.ndarray,
+    rows: np.ndarray,
+    kept: np.ndarray,
+    neg: np.ndarray,
+    block: np.ndarray,
+    bits: np.ndarray,
+    cuts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One branch-free pass over every element: its mask bit (rows with ``mask_at`` >= 0), and
+    for a survivor its sign, its block id (positive and negative survivors apart, from
+    ``ids_at``), its code and group number (returned; ``_kernels.quantize``'s), all in survivor
+    order. ``sym`` needs one spare entry past the sign region and each id region; returns
+    (codes, groups, ids per sign)."""
+    n_rows, n = rows.shape
+    nb = bits.shape[2]
+    total = 0
+    for r in range(n_rows):
+        for c in range(n):
+            total += kept[r, c]
+    codes = np.empty(total + 1, dtype=np.int16)
+    groups = np.empty(total + 1, dtype=np.int16)
+    i, a0, a1 = 0, ids_at[0], ids_at[1]
+    for r in range(n_rows):
+        row_mask = mask_at[r]
+        for c in range(n):
+            k = kept[r, c]
+            if row_mask >= 0:
+                sym[row_mask + c] = k
+            s = 1 if neg[r, c] else 0
+            j = block[r, c]
+            b = bits[r, s, j]
+            lo = cuts[r, s, j]
+            count = LEVELS_F32[b]
+            step = (cuts[r, s, j + 1] - lo) / count
+            m = -rows[r, c] if s else rows[r, c]
+            sym[signs_at + i] = s
+            sym[a0] = j
+            sym[a1] = j
+            codes[i] = _kernels._code(m, lo, step, count)
+            groups[i] = (s * nb + j) * N_LEVELS + b
+            i += k
+            a0 += k & (s == 0)
+            a1 += k & (s == 1)
+    n_ids = np.empty(2, dtype=np.int64)
+    n_ids[0], n_ids[1] = a0 - ids_at[0], a1 - ids_at[1]
+    return codes[:total], groups[:total], n_ids
 
 
 @njit(cache=True, nogil=True)
@@ -349,7 +439,8 @@ def _write(
     kept = kept & normal.reshape(-1, 1)
     present = present & normal.reshape(-1, 1)
     total = kept.sum()
-    sym = np.empty(n_rows * (n + 5 + 4 * nb) + 3 * total + 600, dtype=np.int64)
+    # every symbol is below 4096: int16 (side streams, masks, signs, 2 id regions, codes)
+    sym = np.empty(n_rows * (n + 5 + 4 * nb) + 4 * total + 1200, dtype=np.int16)
     streams = np.empty((n_rows * 2 + 1200, 5), dtype=np.int64)
     keys = _cost_kernels.group_numbers(bits, present, N_LEVELS)
     hc = np.empty(8448 + 256 * keys.size, dtype=np.int64)  # every histogram model's counts
@@ -373,10 +464,22 @@ def _write(
         ok &= _put_side(head, sym, streams, at, hc, values, which, lengths, starts, meta)
     if not ok:
         return head[:0], False
-    signs, ids_pos, ids_neg = _kernels.survivors_by_sign(kept, neg, block)
-    _masks_and_signs(head, sym, streams, at, hc, kept, level, normal, signs, meta)
-    _block_ids(head, sym, streams, at, hc, ids_pos, ids_neg, nb, log2_nb, meta)
-    codes, groups = _kernels.quantize(rows, kept, neg, block, bits, cuts, LEVELS_F32, N_LEVELS)
-    _codes(head, hist, sym, streams, at, hc, codes, groups, keys, nb, lengths, starts, meta)
+    # regions of sym after the side streams: masks, signs, ids of each sign, codes by group
+    mask_at = _mask_starts(level, normal, n, at[3])
+    signs_at = at[3] + n * (mask_at >= 0).sum()
+    ids_at = np.empty(2, dtype=np.int64)
+    ids_at[0] = signs_at + total + 1  # each region has a spare entry: the writes past a
+    ids_at[1] = ids_at[0] + total + 1  # region's last survivor land there
+    codes_at = ids_at[1] + total + 1
+    codes, groups, n_ids = _survivor_streams(
+        sym, mask_at, signs_at, ids_at, rows, kept, neg, block, bits, cuts
+    )
+    signs = sym[signs_at : signs_at + total]
+    _masks_and_signs(head, streams, at, hc, mask_at, level, n, signs, signs_at, meta)
+    _block_ids(head, sym, streams, at, hc, ids_at, n_ids, nb, log2_nb, meta)
+    at[3] = codes_at + total
+    _codes(
+        head, hist, sym, streams, at, hc, codes, groups, codes_at, keys, nb, lengths, starts, meta
+    )
     words = _encode(sym[: at[3]], streams, at[2], hc, tables)
     return _body_bytes.sections(head[: at[0]], hist[: at[1]], words), True

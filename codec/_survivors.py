@@ -179,13 +179,17 @@ def reconstruct_merged(
     n: int,
 ) -> np.ndarray:
     """``reconstruct`` with each survivor's block id merged from the per-sign ids on the fly
-    (as ``group_offsets`` merges them); the same float32 values."""
+    (as ``group_offsets`` merges them: both signs' next ids are read and one is selected, no
+    branch on the sign); the same float32 values."""
     n_rows = row_start.size - 1
     nb = bits.shape[2]
     n_levels = levels.size
     cursor = offsets[:-1].copy()
-    both = np.concatenate((ids_pos, ids_neg))
-    n_pos = ids_pos.size
+    last_pos, last_neg = max(ids_pos.size - 1, 0), max(ids_neg.size - 1, 0)
+    if ids_pos.size == 0:  # the clamped, branch-free reads below need an entry
+        ids_pos = np.zeros(1, dtype=ids_pos.dtype)
+    if ids_neg.size == 0:
+        ids_neg = np.zeros(1, dtype=ids_neg.dtype)
     out = np.zeros(n_rows * n, dtype=np.float32)
     lo = np.empty(2 * nb, dtype=np.float32)
     step = np.empty(2 * nb, dtype=np.float32)
@@ -203,7 +207,8 @@ def reconstruct_merged(
                 group[k] = k * n_levels + bits[r, s, j]
         for i in range(row_start[r], row_start[r + 1]):
             s = 1 if neg[i] else 0
-            k = s * nb + both[a + s * (n_pos + b - a)]
+            j_pos, j_neg = ids_pos[min(a, last_pos)], ids_neg[min(b, last_neg)]
+            k = s * nb + (j_neg if s else j_pos)
             a += 1 - s
             b += s
             g = group[k]
