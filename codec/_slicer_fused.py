@@ -87,32 +87,10 @@ def _verify(
     cuts: np.ndarray,
     nmse: float,
 ) -> bool:
-    """``verify`` for float32 output, row by row (each row's steps are those of the batched
-    loop); False where a row would need verbatim storage."""
-    n_rows = rows.shape[0]
-    nb = bits.shape[2]
-    for r in range(n_rows):
-        for _ in range(2 * nb * MAX_BITS + 1):
-            row_err, energy, blk_err = _kernels.roundtrip_errors(
-                rows[r : r + 1],
-                kept[r : r + 1],
-                neg[r : r + 1],
-                block[r : r + 1],
-                bits[r : r + 1],
-                cuts[r : r + 1],
-                LEVELS_F32,
-            )
-            if not row_err[0] > nmse * energy[0]:
-                break
-            errs = blk_err[0]
-            for g in range(2 * nb):
-                if bits[r, g // nb, g % nb] >= MAX_BITS:
-                    errs[g] = -1.0
-            pick = np.argmax(errs)
-            if not errs[pick] > 0:
-                return False
-            bits[r, pick // nb, pick % nb] += 1
-    return True
+    """``verify`` for float32 output (``_kernels.verify_rows``); False where a row would need
+    verbatim storage."""
+    stuck, _ = _kernels.verify_rows(rows, kept, neg, block, bits, cuts, LEVELS_F32, nmse, MAX_BITS)
+    return not stuck.any()
 
 
 @njit(cache=True, nogil=True)

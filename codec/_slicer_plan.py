@@ -128,7 +128,19 @@ def allocate(
 
 def verify(rows: np.ndarray, plan: Plan, nmse: float, dtype: str) -> None:
     """Add bits until every row meets its budget on the exactly decoded values; after the first
-    pass only the rows still over budget are decoded again."""
+    pass only the rows still over budget are decoded again. Float32 output goes row by row in
+    one compiled call (``_kernels.verify_rows``: the same steps and sums per row)."""
+    if dtype == "float32":
+        cuts = cut_values(plan.q)
+        stuck, energy = _kernels.verify_rows(
+            rows, plan.kept, plan.neg, plan.block, plan.bits, cuts, LEVELS_F32, nmse, MAX_BITS
+        )
+        if stuck.any():
+            x = rows[stuck]
+            f16 = cast(x.astype(np.float16).astype(np.float32), dtype)
+            f16_ok = ((x.astype(np.float64) - f16) ** 2).sum(axis=1) <= nmse * energy[stuck]
+            plan.mode[stuck] = np.where(f16_ok, MODE_FP16, MODE_FP32)
+        return
     nb = plan.bits.shape[2]
     active = np.arange(rows.shape[0])
     for _ in range(2 * nb * MAX_BITS + 1):

@@ -365,6 +365,7 @@ def _survivor_streams(
     codes = np.empty(total + 1, dtype=np.int16)
     groups = np.empty(total + 1, dtype=np.int16)
     i, a0, a1 = 0, ids_at[0], ids_at[1]
+    lo_at, step_at, count_at = _kernels.block_grid(cuts, bits, LEVELS_F32)
     for r in range(n_rows):
         row_mask = mask_at[r]
         for c in range(n):
@@ -373,16 +374,13 @@ def _survivor_streams(
                 sym[row_mask + c] = k
             s = 1 if neg[r, c] else 0
             j = block[r, c]
-            b = bits[r, s, j]
-            lo = cuts[r, s, j]
-            count = LEVELS_F32[b]
-            step = (cuts[r, s, j + 1] - lo) / count
+            t = s * nb + j
             m = -rows[r, c] if s else rows[r, c]
             sym[signs_at + i] = s
             sym[a0] = j
             sym[a1] = j
-            codes[i] = _kernels._code(m, lo, step, count)
-            groups[i] = (s * nb + j) * N_LEVELS + b
+            codes[i] = _kernels._code(m, lo_at[r, t], step_at[r, t], count_at[r, t])
+            groups[i] = t * N_LEVELS + bits[r, s, j]
             i += k
             a0 += k & (s == 0)
             a1 += k & (s == 1)
