@@ -4,6 +4,7 @@
     slicer models                       list models, tasks and split points
     slicer profile MODEL [--seq-len N]  per-block FLOPs, bytes and IF sizes
     slicer calibrate MODEL              fit a hardware entry to this machine's measured times
+    slicer calibrate-llm-codec --model M --splits 4,16,28   slicer-llm profiles (package data)
     slicer eval --model M --split S --codec JSON   task quality through the split
     slicer eval ... --tasks piqa,hellaswag [--limit N]   benchmark accuracy (lm-eval harness)
     slicer run FILE [--out DIR] [--set k=v]... [--mode real|replay] [--address A] [--local]
@@ -27,6 +28,7 @@ from typing import Any
 
 from cli.calibrate import cmd_calibrate, cmd_calibrate_codecs
 from cli.guard import guarded
+from cli.llm_codec import add_parser as _add_llm_codec_command
 from cli.plan import add_parser as _add_plan_command
 from cli.tables import table as _table
 from fleet.run.check import check
@@ -204,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_model_commands(sub)
+    _add_llm_codec_command(sub)
     _add_run_commands(sub)
     _add_plan_command(sub)
     _add_report_commands(sub)

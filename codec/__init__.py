@@ -7,7 +7,7 @@ small frames after a one-time set-up. ``decode_batch(payloads, threads=N)`` deco
 batch on N cores; ``decode_torch(payload, device)`` decodes onto a torch device.
 """
 
-from codec import baselines, jpeg, rans, slicer  # noqa: F401  (importing registers the codecs)
+from codec import baselines, jpeg, rans, slicer, slicer_llm  # noqa: F401  (importing registers the codecs)
 from codec.base import Codec, CodecStats
 from codec.batch import decode_batch
 from codec.errors import CodecError

@@ -15,6 +15,9 @@ What is calibrated:
   (``Slicer.choose_setting``) and every step is encoded with it (``Slicer.encode_body_with``):
   steps skip the search, and every step row still meets ``max_nmse`` (verified on the decoded
   values, as in every encode).
+* **slicer-llm**: its profile name, digest, step and flags (``Identity``), so a decoder with
+  another profile or setting refuses the stream; frames are coded by a per-stream
+  ``FrameCoder`` on both ends, which predicts each row from the previous decoded one.
 * **SLICER with ``bits_per_element``** and **every other codec**: nothing. Frames hold exactly the
   body a container would hold. A rate target cannot be fixed once: it is met by searching the
   distortion budget per payload, so a SLICER in rate mode runs its own search on each step.
@@ -25,9 +28,11 @@ Set-up bytes (little-endian)::
     version    1 byte   high nibble: stream format version (1), low nibble: dtype code
                         (index into ``codec.bitstream.DTYPES``)
     codec      1 byte   numeric codec id; the decoder's ``codec.numeric_id`` must equal it
-    kind       1 byte   0: nothing calibrated, 1: a fixed SLICER setting follows
+    kind       1 byte   0: nothing calibrated, 1: a fixed SLICER setting follows, 2: a slicer-llm
+                        identity follows
     ndim       varint   then one varint per dimension of the step shape ``(1, *prefill[1:])``
     setting    kind 1 only: keep_pos, keep_neg, drop_share as float64 (exact), blocks varint
+    identity   kind 2 only: the slicer-llm identity bytes (``codec.slicer_llm.Identity``)
     crc32      4 bytes  of everything before it
 
 A step frame::
@@ -59,10 +64,11 @@ from codec._slicer_plan import Setting
 from codec.base import Codec, check_finite, prepare, to_tensor
 from codec.errors import CodecError
 from codec.slicer import Slicer
+from codec.slicer_llm import FrameCoder, Identity, SlicerLlm
 
 SETUP_MAGIC = 0xA8
 STREAM_VERSION = 1
-KIND_GENERIC, KIND_SLICER = 0, 1
+KIND_GENERIC, KIND_SLICER, KIND_LLM = 0, 1, 2
 CHECK_BYTES = 2
 _CRC_BYTES = 4
 _MAX_BLOCKS = 16
@@ -76,6 +82,16 @@ class _Header:
     dtype: str
     step_shape: tuple[int, ...]
     setting: Setting | None
+    identity: bytes | None = None  # kind 2: a slicer-llm identity
+
+
+def _frames(codec: Codec) -> FrameCoder | None:
+    """A slicer-llm per-stream frame coder, or None for codecs whose frames are stateless."""
+    return codec.frames() if isinstance(codec, SlicerLlm) else None
+
+
+def _identity(codec: Codec) -> bytes | None:
+    return codec.identity.to_bytes() if isinstance(codec, SlicerLlm) else None
 
 
 def _calibrates(codec: Codec) -> bool:
@@ -103,8 +119,10 @@ class StreamEncoder:
         self.dtype = dtype
         self.step_shape = step_shape
         self.setting = setting
-        self.setup: bytes = _write_setup(_Header(codec.numeric_id, dtype, step_shape, setting))
+        header = _Header(codec.numeric_id, dtype, step_shape, setting, _identity(codec))
+        self.setup: bytes = _write_setup(header)
         self._key = _key(self.setup)
+        self._frames = _frames(codec)
 
     def encode(self, x: Any) -> bytes:
         """One step's tensor or array (shape ``step_shape``, the prefill's dtype) -> a frame."""
@@ -119,7 +137,9 @@ class StreamEncoder:
             )
         if not self.codec.lossless:
             check_finite(values, self.codec.codec_id)
-        if self.setting is not None:
+        if self._frames is not None:
+            body = self._frames.encode(values, self.dtype)
+        elif self.setting is not None:
             assert isinstance(self.codec, Slicer)
             body = self.codec.encode_body_with(values, self.dtype, self.setting)
         else:
@@ -137,6 +157,7 @@ class StreamDecoder:
         self.setting = header.setting
         self._numel = math.prod(header.step_shape)
         self._key = key
+        self._frames = _frames(codec)
 
     def decode(self, frame: bytes | bytearray | memoryview) -> torch.Tensor:
         """A frame -> the step's tensor (``step_shape``, the stream's dtype)."""
@@ -157,7 +178,10 @@ class StreamDecoder:
                 "frame with the decoder opened on its own stream's set-up"
             )
         try:
-            values = self.codec._decode_body(body, self.step_shape, self.dtype)
+            if self._frames is not None:
+                values = self._frames.decode(body, self.step_shape)
+            else:
+                values = self.codec._decode_body(body, self.step_shape, self.dtype)
         except CodecError:
             raise
         except Exception as exc:  # as Codec.decode: a defect the checks missed is a CodecError
@@ -213,6 +237,11 @@ def open_decoder(codec: Codec, setup: bytes) -> StreamDecoder:
             f"stream set-up carries {made}, which does not fit codec {codec!r}; both ends "
             "need the same codec config"
         )
+    if header.identity != _identity(codec):
+        raise CodecError(
+            f"stream set-up was made by a slicer-llm with another profile, step or flags than "
+            f"{codec!r}; both ends need the same codec config and profile"
+        )
     if isinstance(codec, Slicer):
         _model_bank.warm()
     return StreamDecoder(codec, header, _key(setup))
@@ -220,7 +249,9 @@ def open_decoder(codec: Codec, setup: bytes) -> StreamDecoder:
 
 # -- set-up bytes -------------------------------------------------------------------------------
 def _write_setup(header: _Header) -> bytes:
-    kind = KIND_GENERIC if header.setting is None else KIND_SLICER
+    kind = KIND_SLICER if header.setting is not None else KIND_GENERIC
+    if header.identity is not None:
+        kind = KIND_LLM
     version = (STREAM_VERSION << 4) | bitstream.DTYPES.index(header.dtype)
     out = bytearray((SETUP_MAGIC, version, header.codec_num, kind))
     bitstream.write_varint(out, len(header.step_shape))
@@ -230,6 +261,8 @@ def _write_setup(header: _Header) -> bytes:
         s = header.setting
         out += struct.pack("<ddd", s.keep_pos, s.keep_neg, s.drop_share)
         bitstream.write_varint(out, s.blocks)
+    if header.identity is not None:
+        out += header.identity
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
 
@@ -258,8 +291,8 @@ def _read_setup(setup: Any) -> _Header:
     if dtype_code >= len(bitstream.DTYPES):
         raise CodecError(f"stream set-up declares unknown dtype code {dtype_code}")
     kind = int(view[3])
-    if kind not in (KIND_GENERIC, KIND_SLICER):
-        raise CodecError(f"stream set-up declares unknown kind {kind}; expected 0 or 1")
+    if kind not in (KIND_GENERIC, KIND_SLICER, KIND_LLM):
+        raise CodecError(f"stream set-up declares unknown kind {kind}; expected 0, 1 or 2")
     reader = bitstream.Reader(view[4:-_CRC_BYTES], "stream set-up")
     ndim = reader.varint(limit=bitstream.MAX_NDIM)
     shape = tuple(reader.varint(limit=bitstream.MAX_ELEMENTS) for _ in range(ndim))
@@ -269,8 +302,13 @@ def _read_setup(setup: Any) -> _Header:
             f"most {bitstream.MAX_ELEMENTS} elements"
         )
     setting = _read_setting(reader) if kind == KIND_SLICER else None
+    identity = None
+    if kind == KIND_LLM:
+        start = len(view) - _CRC_BYTES - reader.remaining
+        Identity.read(reader)  # checks the profile and the values
+        identity = bytes(view[start : len(view) - _CRC_BYTES])
     reader.done()
-    return _Header(int(view[2]), bitstream.DTYPES[dtype_code], shape, setting)
+    return _Header(int(view[2]), bitstream.DTYPES[dtype_code], shape, setting, identity)
 
 
 def _read_setting(reader: bitstream.Reader) -> Setting:

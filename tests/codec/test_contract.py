@@ -28,6 +28,7 @@ EXTRA_CONFIGS: dict[str, list[dict[str, Any]]] = {
     "topk": [{"keep": 0.5}, {"keep": 1.0}, {"keep": 0.0}],
     "rans": [{"bits": 2}, {"bits": 4}, {"bits": 12}, {"bits": 16}],
     "jpeg": [{"quality": 50}, {"format": "webp"}],
+    "slicer-llm": [{"bits": 4.0}, {"predict": False, "first_row": False, "deadzone": 0.0}],
     "slicer": [
         {"max_nmse": 1e-3},
         {"max_nmse": 1e-1},

@@ -51,6 +51,7 @@ SEED_CONFIGS: list[dict[str, Any]] = [{"id": cid} for cid in available()] + [
         {"id": "jpeg", "format": "webp"},
         {"id": "blockwise8", "block_size": 16},
         {"id": "topk", "keep": 0.5},
+        {"id": "slicer-llm", "bits": 1.0, "predict": False},
     )
     if c["id"] in available()
 ]

@@ -87,6 +87,9 @@ GOLDEN = [
     Golden("rans_16x64_sparse.bin", {"id": "rans", "bits": 8}, (16, 64), seed=111, sparsity=0.5),
     Golden("jpeg_4x16x16.bin", {"id": "jpeg", "quality": 90}, (4, 16, 16), seed=112),
     Golden("webp_4x16x16.bin", {"id": "jpeg", "quality": 90, "format": "webp"}, (4, 16, 16), 113),
+    # decodes against the shipped profile smollm2-135m/16: a new profile must regenerate it
+    Golden("slicer_llm_8x576.bin", {"id": "slicer-llm", "bits": 2.0}, (8, 576), seed=114),
+    Golden("slicer_llm_2x3x4_float16.bin", {"id": "slicer-llm"}, (2, 3, 4), seed=115),
 ]
 
 

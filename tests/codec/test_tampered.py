@@ -16,7 +16,18 @@ import pytest
 import codec
 from codec import CodecError
 
-LOSSY = ["fp16", "bf16", "int8", "blockwise8", "zstd", "topk", "rans", "jpeg", "slicer"]
+LOSSY = [
+    "fp16",
+    "bf16",
+    "int8",
+    "blockwise8",
+    "zstd",
+    "topk",
+    "rans",
+    "jpeg",
+    "slicer",
+    "slicer-llm",
+]
 
 
 def _recrc(payload: bytes | bytearray) -> bytes:
