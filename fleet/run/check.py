@@ -181,6 +181,9 @@ def _group(scenario: Scenario, i: int, blocks: int | str | None, names: _Names) 
     if group.codec is not None:
         times = names.codec_times(scenario.codec_costs)
         problems += _codec(group.codec, f"{where}.codec", names, times)
+        problems += _llm_profile(group.codec, f"{where}.codec.profile", model, group.split)
+    else:  # the scenario's codec carries this group's IF
+        problems += _llm_profile(scenario.codec, "codec.profile", model, group.split)
     if isinstance(group.arrivals, TraceArrivals):
         missing = _file(group.arrivals.path, f"{where}.arrivals.path", "arrival trace")
         why = names.files.arrival_trace_problem(group.arrivals.path) if not missing else None
@@ -217,6 +220,26 @@ def _codec(spec: CodecSpec, where: str, names: _Names, times: Any) -> list[Probl
     if why is None and not isinstance(times, str):
         why = names.codec_cost_problem(times, spec)
     return [] if why is None else [Problem(where, why)]
+
+
+def _llm_profile(spec: CodecSpec, where: str, model: str, split: int) -> list[Problem]:
+    """A ``slicer-llm`` codec is calibrated for one (model, split): its ``profile`` must name the
+    group's own, else the stream would be coded in another model's transform."""
+    config = spec.config()
+    if config.get("id") != "slicer-llm":
+        return []
+    want = f"{model}/{split}"
+    got = config.get("profile")
+    if got == want:
+        return []
+    found = "is missing (the default is smollm2-135m/16)" if got is None else f"is {got!r}"
+    return [
+        Problem(
+            where,
+            f"slicer-llm needs the profile of this group's model and split, {want!r}; it {found} "
+            f"(make one with `slicer calibrate-llm-codec --model {model} --splits {split}`)",
+        )
+    ]
 
 
 def _link_files(link: LinkSpec | None, where: str, names: _Names) -> list[Problem]:

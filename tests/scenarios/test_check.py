@@ -143,3 +143,13 @@ def test_a_codec_cost_file_must_read_and_cover_the_codecs(tmp_path: Path) -> Non
     problems = check_problems(f"codec_costs={only_int8}", "fleet[0].codec=int8")
     assert [p.path for p in problems] == ["codec"]  # the fp16 that fleet[1] uses has no fit
     assert "slicer calibrate-codecs --codec" in problems[0].message
+
+
+def test_a_slicer_llm_profile_must_be_the_groups_model_and_split() -> None:
+    config = "{id: slicer-llm, profile: smollm2-135m/16}"
+    found = check_problems(f"codec={config}", f"fleet[1].codec={config}")
+    top, group = [p for p in found if p.path.endswith(".profile")]  # beside: no codec time fit
+    assert top.path == "codec.profile"  # fleet[0] (split 4) takes the scenario's codec
+    assert "'synthetic:smollm2-135m/4'" in top.message and "is 'smollm2-135m/16'" in top.message
+    assert group.path == "fleet[1].codec.profile"
+    assert "'synthetic:smollm2-135m/2'" in group.message
