@@ -1,7 +1,8 @@
 """Benchmark accuracy through the split against uplink bits per token, for SmolLM2-135M and
 Gemma-3-270M, through lm-evaluation-harness (``models.harness``).
 
-Run: ``python -m benchmarks.llm_tasks [--limit N] [--models a,b] [--tasks a,b] [--out DIR]``.
+Run: ``python -m benchmarks.llm_tasks [--limit N] [--models a,b] [--tasks a,b] [--out DIR]``
+(``--replot`` only redraws the figure from ``DIR/llm_tasks.json``).
 Per model, three splits (shallow, middle, deep) x codecs (fp16, blockwise8, rans 8-bit, SLICER
 at three distortion budgets) on the same seeded subset of every task (``--limit`` examples per
 task, default ``DEFAULT_LIMIT``, sized so the whole table runs in under an hour on 2 cores).
@@ -118,16 +119,26 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, split in sorted({(r["model"], r["split"]) for r in rows if r["split"] is not None}):
-        points = sorted(
-            (r["bits_per_token"], 100 * r["mean_change"])
-            for r in rows
-            if (r["model"], r["split"]) == (name, split)
+        ours = sorted(
+            (r for r in rows if (r["model"], r["split"]) == (name, split)),
+            key=lambda r: r["bits_per_token"],
         )
-        ax.plot(*zip(*points, strict=True), marker="o", label=f"{name} split {split}")
+        change = [100 * r["mean_change"] for r in ours]
+        ax.errorbar(
+            [r["bits_per_token"] for r in ours],
+            change,
+            yerr=[
+                [c - 100 * r["mean_change_low"] for c, r in zip(change, ours, strict=True)],
+                [100 * r["mean_change_high"] - c for c, r in zip(change, ours, strict=True)],
+            ],
+            marker="o",
+            capsize=3,
+            label=f"{name} split {split}",
+        )
     ax.axhspan(-3, 0, color="0.9", label="0-3 point band")
     ax.set_xscale("log")
     ax.set_xlabel("uplink bits per token")
-    ax.set_ylabel("mean accuracy change over tasks (points)")
+    ax.set_ylabel("mean accuracy change over tasks (points, 95% CI)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=120))
@@ -140,9 +151,15 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(SPLITS))
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--out", default="results/llm-tasks")
+    parser.add_argument(
+        "--replot", action="store_true", help="only redraw the figure from --out's llm_tasks.json"
+    )
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     out = Path(args.out)
+    if args.replot:
+        figure(json.loads((out / "llm_tasks.json").read_text())["rows"], out / "llm_tasks.png")
+        return
     out.mkdir(parents=True, exist_ok=True)
     print(
         f"{'model':13s} {'setting':28s} {'bits/tok':>8s}  {' '.join(t[:5] for t in tasks)}  "
