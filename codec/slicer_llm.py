@@ -112,12 +112,13 @@ class SlicerLlm(Codec):
             if not isinstance(flag, bool):
                 raise CodecError(f"slicer-llm.{name}: must be true or false, got {flag!r}")
         self.predict, self.first_row = predict, first_row
-        self.deadzone = _f32(check_number(self.codec_id, "deadzone", deadzone, 0.0, 0.45))
+        self.deadzone = float(check_number(self.codec_id, "deadzone", deadzone, 0.0, 0.45))
         self.profile_name = profile
         kind = _llm_rows.PRED if predict else _llm_rows.PLAIN
         found = resolve(profile)
-        delta = _f32(_llm_rows.step_for_bits(found, self.bits, kind, self.deadzone))
-        self.identity = Identity(found, delta, self.deadzone, predict, first_row)
+        deadzone_f32 = _f32(self.deadzone)  # what payloads carry and both ends use
+        delta = _f32(_llm_rows.step_for_bits(found, self.bits, kind, deadzone_f32))
+        self.identity = Identity(found, delta, deadzone_f32, predict, first_row)
         self._classes = self.identity.classes
 
     def get_config(self) -> dict[str, Any]:

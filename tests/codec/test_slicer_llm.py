@@ -154,3 +154,9 @@ def test_corrupted_payloads_raise_codec_error(tiny: Profile) -> None:
     for cut in range(len(frame)):
         with pytest.raises(CodecError):
             decoder.decode(frame[:cut])
+
+
+def test_a_config_round_trips_with_the_numbers_it_was_given() -> None:
+    c = _codec(bits=2.5, deadzone=0.15)
+    assert c.get_config()["deadzone"] == 0.15
+    assert codec.get_codec(c.get_config()) == c
