@@ -49,7 +49,9 @@ def label(config: dict[str, Any]) -> str:
 
 
 def run_model(name: str, tasks: list[str], limit: int) -> list[dict[str, Any]]:
-    """Every split x codec row of one model (the first row is the unsplit model)."""
+    """Every split x codec row of one model (the first row is the unsplit model). A codec that
+    cannot carry a split's IF (fp16 beyond its range) gives a row with its ``error`` and no
+    scores."""
     model = models.load(name)
     doc_ids = {t: subset_ids(t, limit, SEED) for t in tasks}
     unsplit = run_tasks(SplitLM(model), doc_ids)
@@ -58,11 +60,23 @@ def run_model(name: str, tasks: list[str], limit: int) -> list[dict[str, Any]]:
         memo: dict[Any, Any] = {}
         for config in CODECS:
             started = time.perf_counter()
-            scores, uplink = evaluate_tasks(model, split, codec.get_codec(config), doc_ids, memo)
+            try:
+                scores, uplink = evaluate_tasks(
+                    model, split, codec.get_codec(config), doc_ids, memo
+                )
+            except codec.CodecError as exc:
+                rows.append({"model": name, "split": split, "codec": config, "error": str(exc)})
+                print(f"{name:13s} s{split} {label(config)}: cannot carry this IF: {exc}")
+                continue
             rows.append(_row(name, split, config, unsplit, scores, uplink))
             rows[-1]["seconds"] = time.perf_counter() - started
             print(_line(rows[-1], tasks), flush=True)
     return rows
+
+
+def scored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with scores (not the codecs that could not carry their IF)."""
+    return [r for r in rows if "error" not in r]
 
 
 def _row(
@@ -106,7 +120,7 @@ def _line(row: dict[str, Any], tasks: list[str]) -> str:
 
 def smallest_bits(rows: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     """The row with the fewest bits per token whose interval passes ``key``."""
-    passing = [r for r in rows if r["split"] is not None and r[key]]
+    passing = [r for r in scored(rows) if r["split"] is not None and r[key]]
     return min(passing, key=lambda r: r["bits_per_token"]) if passing else None
 
 
@@ -118,6 +132,7 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    rows = scored(rows)
     for name, split in sorted({(r["model"], r["split"]) for r in rows if r["split"] is not None}):
         ours = sorted(
             (r for r in rows if (r["model"], r["split"]) == (name, split)),
