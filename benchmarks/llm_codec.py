@@ -1,7 +1,7 @@
 """``slicer-llm`` against SLICER and fp16 on LLM hidden states: bits and teacher-forced agreement.
 
 Run: ``python -m benchmarks.llm_codec [--models smollm2-135m,gemma-3-270m] [--prompts 16]
-[--bits 2.0,2.5,3.0] [--ablation smollm2-135m/16]``.
+[--splits 4,16,28] [--bits 2.0,2.5,3.0] [--ablation smollm2-135m/16]``.
 
 Per model and split, ``--prompts`` held-out prompts (the first 64 tokens of Lee *test* windows,
 disjoint from the background text the profiles were calibrated on) are each followed by the
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default="smollm2-135m,gemma-3-270m")
     parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--splits", default=None, help="comma-separated (default: the three)")
     parser.add_argument("--bits", default="2.0,2.5,3.0")
     parser.add_argument("--ablation", default="smollm2-135m/16", help="model/split, or none")
     parser.add_argument("--ablation-bits", type=float, default=2.5)
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models.split(","):
         lm: Any = models.load(name)
         cases = [(p, reference_tokens(lm, p, NEW_TOKENS)) for p in prompts(lm, args.prompts)]
-        for split in SPLITS[name]:
+        chosen = [int(s) for s in args.splits.split(",")] if args.splits else SPLITS[name]
+        for split in chosen:
             rows = [_row("fp16", measure(lm, split, None, cases))]
             rows.append(
                 _row(

@@ -146,7 +146,7 @@ class SlicerLlm(Codec):
             return bytes((MODE_FLOAT16,)) + clipped.tobytes()
         kinds = self._container_kinds(values.shape[0], self.identity)
         prev = np.zeros(self.width, np.float32)
-        coded, _, _ = encode_rows(values, kinds, self.identity, self._classes, prev)
+        coded, _ = encode_rows(values, kinds, self.identity, self._classes, prev)
         return bytes((MODE_ROWS,)) + self.identity.to_bytes() + coded
 
     def _decode_body(self, body: memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -205,7 +205,7 @@ class FrameCoder:
     def encode(self, values: np.ndarray, dtype: str) -> bytes:
         if not self._fits(values.shape):
             return np.clip(values, -_FP16_MAX, _FP16_MAX).astype("<f2").tobytes()
-        body, self._prev, _ = encode_rows(
+        body, self._prev = encode_rows(
             values, self._kinds(), self.identity, self.classes, self._prev
         )
         self._started = True
@@ -229,19 +229,18 @@ def encode_rows(
     identity: Identity,
     classes: np.ndarray,
     prev: np.ndarray,
-) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """Rows -> (words section, last decoded coefficient row, the decoded rows)."""
+) -> tuple[bytes, np.ndarray]:
+    """Rows -> (words section, last decoded coefficient row)."""
     profile = identity.profile
     means = _means(profile, kinds)
     z = ((values - means) @ profile.analysis.T).astype(np.float32)
-    codes, code_cls, z_hat, last = _llm_rows.quantise(
+    codes, code_cls, _, last = _llm_rows.quantise(
         z, kinds, classes, profile.rho, prev, identity.delta, identity.deadzone
     )
     words, extra = _llm_ans.encode(codes, code_cls, _llm_rows.tables(identity.deadzone))
     out = bytearray()
     bitstream.write_varint(out, len(words))
-    x_hat = means + z_hat @ profile.synthesis.T
-    return bytes(out) + words + extra, last, x_hat
+    return bytes(out) + words + extra, last
 
 
 def decode_rows(
@@ -267,5 +266,8 @@ def decode_rows(
 
 
 def _means(profile: Profile, kinds: np.ndarray) -> np.ndarray:
-    first = (kinds == _llm_rows.FIRST)[:, None]
-    return np.where(first, profile.first_mean[None], profile.mean[None]).astype(np.float32)
+    """The mean of each row (``[T, d]``, or ``[1, d]`` broadcasting when no row is FIRST)."""
+    first = kinds == _llm_rows.FIRST
+    if not first.any():
+        return profile.mean[None]
+    return np.where(first[:, None], profile.first_mean[None], profile.mean[None])
