@@ -5,7 +5,7 @@ Run: ``python -m benchmarks.llm_tasks [--limit N] [--models a,b] [--tasks a,b] [
 (``--replot`` only redraws the figure from ``DIR/llm_tasks.json``).
 Per model, three splits (shallow, middle, deep) x codecs (fp16, blockwise8, rans 8-bit, SLICER
 at three distortion budgets) on the same seeded subset of every task (``--limit`` examples per
-task, default ``DEFAULT_LIMIT``, sized so the whole table runs in under an hour on 2 cores).
+task, default ``DEFAULT_LIMIT``: about 33 minutes per model on 2 cores shared with other jobs).
 It prints bits per token, each task's accuracy, and the mean change over tasks against the
 unsplit model with its 95% stratified paired-bootstrap interval (``analysis.task_quality``),
 then per model the smallest bits per token whose whole interval lies within 1 point and within
@@ -39,7 +39,7 @@ CODECS: tuple[dict[str, Any], ...] = (
     {"id": "slicer", "max_nmse": 0.03},
     {"id": "slicer", "max_nmse": 0.1},
 )
-DEFAULT_LIMIT = 12
+DEFAULT_LIMIT = 10
 SEED = 0
 
 
