@@ -15,7 +15,14 @@ import math
 import numpy as np
 from numba import njit
 
-from codec import _kernels, _model_bank, _plan_kernels, _slicer_plan, _slicer_write
+from codec import (
+    _kernels,
+    _model_bank,
+    _plan_kernels,
+    _slicer_plan,
+    _slicer_verify,
+    _slicer_write,
+)
 from codec._slicer_plan import LEVELS_F32, LEVELS_F64, MAX_BITS, Setting
 
 #: Above this many values the staged path is faster (numpy's large allocations fault in fewer
@@ -87,9 +94,12 @@ def _verify(
     cuts: np.ndarray,
     nmse: float,
 ) -> bool:
-    """``verify`` for float32 output (``_kernels.verify_rows``); False where a row would need
+    """``verify`` for float32 output (``_slicer_verify.verify_rows``); False where a row would
+    need
     verbatim storage."""
-    stuck, _ = _kernels.verify_rows(rows, kept, neg, block, bits, cuts, LEVELS_F32, nmse, MAX_BITS)
+    stuck, _ = _slicer_verify.verify_rows(
+        rows, kept, neg, block, bits, cuts, LEVELS_F32, nmse, MAX_BITS
+    )
     return not stuck.any()
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from codec import _kernels, _plan_kernels
+from codec import _kernels, _plan_kernels, _slicer_verify
 from codec.base import TORCH_DTYPES
 
 GRID = 8  # cut points per octave
@@ -129,10 +129,10 @@ def allocate(
 def verify(rows: np.ndarray, plan: Plan, nmse: float, dtype: str) -> None:
     """Add bits until every row meets its budget on the exactly decoded values; after the first
     pass only the rows still over budget are decoded again. Float32 output goes row by row in
-    one compiled call (``_kernels.verify_rows``: the same steps and sums per row)."""
+    one compiled call (``_slicer_verify.verify_rows``: the same steps and sums per row)."""
     if dtype == "float32":
         cuts = cut_values(plan.q)
-        stuck, energy = _kernels.verify_rows(
+        stuck, energy = _slicer_verify.verify_rows(
             rows, plan.kept, plan.neg, plan.block, plan.bits, cuts, LEVELS_F32, nmse, MAX_BITS
         )
         if stuck.any():
