@@ -4,15 +4,17 @@ Gemma-3-270M, through lm-evaluation-harness (``models.harness``).
 Run: ``python -m benchmarks.llm_tasks [--limit N] [--models a,b] [--tasks a,b] [--out DIR]``
 (``--replot`` only redraws the figure from ``DIR/llm_tasks.json``).
 Per model, three splits (shallow, middle, deep) x codecs (fp16, blockwise8, rans 8-bit, SLICER
-at three distortion budgets) on the same seeded subset of every task (``--limit`` examples per
+at three distortion budgets, slicer-llm with the split's profile at ``LLM_BITS``; ``--codecs``
+picks some by id) on the same seeded subset of every task (``--limit`` examples per
 task, default ``DEFAULT_LIMIT``: about 33 minutes per model on 2 cores shared with other jobs).
 It prints bits per token, each task's accuracy, and the mean change over tasks against the
 unsplit model with its 95% stratified paired-bootstrap interval (``analysis.task_quality``),
 then per model the smallest bits per token whose whole interval lies within 1 point and within
 3 points of no change. It writes ``llm_tasks.json`` and the quality-vs-bits figure
-``llm_tasks.png`` to ``--out`` after each model, keeping the rows of models an earlier run wrote
-there (so models can run one at a time; each row records its ``limit``). Head IFs are computed
-once per split and input; each codec reruns only the codec and the tail.
+``llm_tasks.png`` to ``--out`` after each model, keeping the rows an earlier run wrote there
+that this one does not redo (so models, or codecs, can run one at a time; each row records its
+``limit``). Head IFs are computed once per split and input; each codec reruns only the codec
+and the tail.
 """
 
 from __future__ import annotations
@@ -39,8 +41,15 @@ CODECS: tuple[dict[str, Any], ...] = (
     {"id": "slicer", "max_nmse": 0.03},
     {"id": "slicer", "max_nmse": 0.1},
 )
+LLM_BITS = 3.0  # slicer-llm's budget: about 95% teacher-forced agreement (README)
 DEFAULT_LIMIT = 10
 SEED = 0
+
+
+def codecs_at(name: str, split: int, ids: set[str] | None = None) -> list[dict[str, Any]]:
+    """The codec settings run at one split (those whose id is in ``ids``, if given)."""
+    configs = [*CODECS, {"id": "slicer-llm", "profile": f"{name}/{split}", "bits": LLM_BITS}]
+    return [c for c in configs if ids is None or c["id"] in ids]
 
 
 def label(config: dict[str, Any]) -> str:
@@ -48,17 +57,19 @@ def label(config: dict[str, Any]) -> str:
     return f"{config['id']}({params})" if params else str(config["id"])
 
 
-def run_model(name: str, tasks: list[str], limit: int) -> list[dict[str, Any]]:
-    """Every split x codec row of one model (the first row is the unsplit model). A codec that
-    cannot carry a split's IF (fp16 beyond its range) gives a row with its ``error`` and no
-    scores."""
+def run_model(
+    name: str, tasks: list[str], limit: int, ids: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every split x codec row of one model (the first row is the unsplit model; ``ids`` picks
+    codecs by id). A codec that cannot carry a split's IF (fp16 beyond its range) gives a row
+    with its ``error`` and no scores."""
     model = models.load(name)
     doc_ids = {t: subset_ids(t, limit, SEED) for t in tasks}
     unsplit = run_tasks(SplitLM(model), doc_ids)
     rows = [_row(name, None, None, unsplit, unsplit, None)]
     for split in SPLITS[name]:
         memo: dict[Any, Any] = {}
-        for config in CODECS:
+        for config in codecs_at(name, split, ids):
             started = time.perf_counter()
             try:
                 scores, uplink = evaluate_tasks(
@@ -167,6 +178,9 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--out", default="results/llm-tasks")
     parser.add_argument(
+        "--codecs", default="", help="codec ids to run, e.g. slicer-llm (default: every one)"
+    )
+    parser.add_argument(
         "--replot", action="store_true", help="only redraw the figure from --out's llm_tasks.json"
     )
     args = parser.parse_args()
@@ -180,9 +194,10 @@ def main() -> None:
         f"{'model':13s} {'setting':28s} {'bits/tok':>8s}  {' '.join(t[:5] for t in tasks)}  "
         "mean change [95% CI] (points)"
     )
-    rows = kept_rows(out / "llm_tasks.json", args.models.split(","), tasks)
+    ids = set(args.codecs.split(",")) if args.codecs else None
+    rows = kept_rows(out / "llm_tasks.json", args.models.split(","), tasks, ids)
     for name in args.models.split(","):
-        model_rows = run_model(name, tasks, args.limit)
+        model_rows = run_model(name, tasks, args.limit, ids)
         print(_line(model_rows[0], tasks))
         for key, points in (("within_1pt", 1), ("within_3pt", 3)):
             best = smallest_bits(model_rows, key)
@@ -195,16 +210,26 @@ def main() -> None:
         print(f"results so far: {out}/llm_tasks.json, {out}/llm_tasks.png", flush=True)
 
 
-def kept_rows(path: Path, running: list[str], tasks: list[str]) -> list[dict[str, Any]]:
-    """The rows of other models from an earlier run into the same folder, on the same tasks,
-    so models can be run one at a time (each row keeps its own ``limit``)."""
+def kept_rows(
+    path: Path, running: list[str], tasks: list[str], ids: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of an earlier run into the same folder, on the same tasks, that this run does
+    not redo: other models, and with ``ids`` the running models' other codecs (each row keeps
+    its own ``limit``)."""
     if not path.is_file():
         return []
     earlier = json.loads(path.read_text())
     if earlier.get("tasks") != tasks or earlier.get("seed") != SEED:
         print(f"{path}: other tasks or seed; its rows are replaced")
         return []
-    return [row for row in earlier["rows"] if row["model"] not in running]
+    return [row for row in earlier["rows"] if not _redone(row, running, ids)]
+
+
+def _redone(row: dict[str, Any], running: list[str], ids: set[str] | None) -> bool:
+    """Whether this run writes ``row`` again (a running model's unsplit row always)."""
+    if row["model"] not in running:
+        return False
+    return ids is None or row["codec"] is None or row["codec"]["id"] in ids
 
 
 if __name__ == "__main__":
