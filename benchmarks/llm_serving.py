@@ -2,6 +2,9 @@
 and TPOT across split depth x codec x fleet size, and the issue's targets.
 
 Run: ``python -m benchmarks.llm_serving [RESULTS_DIR] [--tpot-slo-s 0.05] [--set PATH=VALUE]``.
+``--slicer-llm BITS`` runs another sweep of the same scenario instead: at each split with a
+shipped SmolLM2 ``slicer-llm`` profile, fp16, SLICER at ``max_nmse`` 1e-3 and slicer-llm at
+``BITS`` with that split's profile, for 10, 100 and 500 phones (``slicer_llm_sweep``).
 
 ``RESULTS_DIR`` (default ``results/llm-fleet-scaling``) is a finished sweep of
 ``scenarios/llm-fleet-scaling.yaml``; when it has no ``sweep.parquet`` the sweep runs first
@@ -32,6 +35,27 @@ from benchmarks.codec_rd import table
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "llm-fleet-scaling.yaml"
 BITS_TARGET = 10.0
 AGREEMENT_TARGET = 0.95
+
+
+def slicer_llm_sweep(bits: float, model: str = "smollm2-135m") -> dict[str, Any]:
+    """The ``sweep`` of ``--slicer-llm``: split and codec walk together (a slicer-llm profile
+    belongs to one split), fleet size is the grid."""
+    from codec._llm_profile import shipped
+
+    splits = sorted(int(n.rpartition("/")[2]) for n in shipped() if n.startswith(f"{model}/"))
+    if not splits:
+        raise SystemExit(
+            f"no slicer-llm profile of {model} is shipped; run slicer calibrate-llm-codec"
+        )
+    rows: list[tuple[int, Any]] = []
+    for split in splits:
+        rows.append((split, "fp16"))
+        rows.append((split, {"id": "slicer", "max_nmse": 0.001}))
+        rows.append((split, {"id": "slicer-llm", "profile": f"{model}/{split}", "bits": bits}))
+    return {
+        "fleet[0].count": [10, 100, 500],
+        "zip": {"fleet[0].split": [s for s, _ in rows], "codec": [c for _, c in rows]},
+    }
 
 
 def points(out: Path) -> list[dict[str, Any]]:
@@ -192,12 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", nargs="?", default="results/llm-fleet-scaling", type=Path)
     parser.add_argument("--tpot-slo-s", type=float, default=0.05, help="p95 TPOT SLO")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument(
+        "--slicer-llm",
+        type=float,
+        default=None,
+        metavar="BITS",
+        help="sweep fp16, SLICER and slicer-llm at BITS at the splits with a shipped profile",
+    )
     args = parser.parse_args(argv)
     if not (args.out / "sweep.parquet").exists():
         from fleet.run.runner import run
         from scenarios import load
 
-        run(load(SCENARIO, args.overrides), args.out, quiet=False)
+        overrides = list(args.overrides)
+        if args.slicer_llm is not None:
+            overrides.insert(0, "sweep=" + json.dumps(slicer_llm_sweep(args.slicer_llm)))
+        run(load(SCENARIO, overrides), args.out, quiet=False)
     rows = points(args.out)
     if not rows:
         print(f"no finished points in {args.out}", file=sys.stderr)
