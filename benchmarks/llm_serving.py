@@ -40,9 +40,9 @@ AGREEMENT_TARGET = 0.95
 def slicer_llm_sweep(bits: float, model: str = "smollm2-135m") -> dict[str, Any]:
     """The ``sweep`` of ``--slicer-llm``: split and codec walk together (a slicer-llm profile
     belongs to one split), fleet size is the grid."""
-    from codec._llm_profile import shipped
+    from codec._llm_profile import shipped_splits
 
-    splits = sorted(int(n.rpartition("/")[2]) for n in shipped() if n.startswith(f"{model}/"))
+    splits = shipped_splits(model)
     if not splits:
         raise SystemExit(
             f"no slicer-llm profile of {model} is shipped; run slicer calibrate-llm-codec"

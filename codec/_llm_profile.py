@@ -115,6 +115,11 @@ def shipped() -> list[str]:
     return names
 
 
+def shipped_splits(model: str) -> list[int]:
+    """The splits of ``model`` with a shipped profile, shallowest first."""
+    return sorted(int(n.rpartition("/")[2]) for n in shipped() if n.startswith(f"{model}/"))
+
+
 def resolve(name: str) -> Profile:
     """The profile called ``name`` (in memory first, then package data)."""
     if name in _MEMORY:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.llm_serving import SCENARIO, slicer_llm_sweep
-from codec._llm_profile import shipped
+from codec._llm_profile import shipped, shipped_splits
 from scenarios import load
 from scenarios.sweep import expand
 
@@ -14,7 +14,8 @@ from scenarios.sweep import expand
 def test_every_slicer_llm_point_names_its_own_split_profile() -> None:
     sweep = slicer_llm_sweep(3.0)
     points = expand(load(SCENARIO, ["sweep=" + json.dumps(sweep)]))
-    splits = sorted(int(n.rpartition("/")[2]) for n in shipped() if n.startswith("smollm2-135m/"))
+    splits = shipped_splits("smollm2-135m")
+    assert splits and all(f"smollm2-135m/{s}" in shipped() for s in splits)
     assert len(points) == 3 * 3 * len(splits)
     seen = set()
     for point in points:
