@@ -149,8 +149,9 @@ def latency_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
 
 
 def slo_table(rows: list[dict[str, Any]], slo_s: float) -> tuple[list[str], list[list[str]]]:
-    """Per fleet size: the shallowest split fp16 serves within the SLO, the SLICER split with
-    the least server time per token within it, and the cut."""
+    """Per fleet size: the shallowest split fp16 serves within the SLO, the SLICER-family split
+    and codec (``slicer`` or ``slicer-llm``) with the least server time per token within it
+    (then the fewest uplink bits per token), and the cut."""
     head = ["devices", "fp16 shallowest ok", "fp16 us/token", "slicer best", "slicer us/token"]
     head += ["cut"]
     body = []
@@ -160,8 +161,8 @@ def slo_table(rows: list[dict[str, Any]], slo_s: float) -> tuple[list[str], list
         fp16 = sorted((r for r in within if r["codec"] == "fp16"), key=lambda r: r["split"])
         best = sorted(
             (r for r in within if r["codec"] in slicer),
-            key=lambda r: r["server_busy_s_per_token"],
-        )
+            key=lambda r: (r["server_busy_s_per_token"], r["uplink_bits_per_token"]),
+        )  # on equal server time, the codec that sends less
         base = fp16[0] if fp16 else None
         top = best[0] if best else None
         cut = (
@@ -174,7 +175,7 @@ def slo_table(rows: list[dict[str, Any]], slo_s: float) -> tuple[list[str], list
                 str(devices),
                 f"split {base['split']}" if base else "none",
                 _f(1e6 * base["server_busy_s_per_token"]) if base else "n/a",
-                f"split {top['split']}" if top else "none",
+                f"split {top['split']} {top['codec'].split('(')[0]}" if top else "none",
                 _f(1e6 * top["server_busy_s_per_token"]) if top else "n/a",
                 _f(cut) + "x" if cut else "n/a",
             ]
