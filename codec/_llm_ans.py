@@ -11,7 +11,11 @@ them in order. Coded words::
                followed by the renormalisation words in reading order
 
 Tables (``Tables``) come from per-class probability vectors: every symbol gets a frequency of at
-least 1 out of ``2**PROB_BITS``, so any symbol can be coded under any class.
+least 1 out of ``2**PROB_BITS``, so any symbol can be coded under any class. The decoder finds a
+slot's symbol from a bucket table (the symbol holding the first of each run of
+``2**(PROB_BITS - BUCKET_BITS)`` slots) and a short forward walk: about 100 KB for every class
+together, where a table of every slot took 3.2 MB and its lookups, one per symbol and each
+depending on the last, missed the caches.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from numba import njit
 from codec.errors import CodecError
 
 PROB_BITS = 14
+BUCKET_BITS = 10
 _TOTAL = 1 << PROB_BITS
 _LOW = 1 << 16
 
@@ -31,11 +36,12 @@ _LOW = 1 << 16
 @dataclass(frozen=True)
 class Tables:
     """Per-class coding tables: ``freq`` and ``start`` ``[classes, alphabet]`` (int64, rows sum to
-    ``2**PROB_BITS``), ``slot_symbol`` ``[classes, 2**PROB_BITS]`` (int32) for decoding."""
+    ``2**PROB_BITS``), and for decoding ``bucket_symbol`` ``[classes, 2**BUCKET_BITS]`` (int16):
+    the symbol holding each bucket's first slot."""
 
     freq: np.ndarray
     start: np.ndarray
-    slot_symbol: np.ndarray
+    bucket_symbol: np.ndarray
     radius: int
 
 
@@ -44,6 +50,8 @@ def build_tables(probs: np.ndarray, radius: int) -> Tables:
     alphabet = 2 * radius + 2
     if probs.ndim != 2 or probs.shape[1] != alphabet:
         raise ValueError(f"probs must be [classes, {alphabet}], got {probs.shape}")
+    if alphabet > np.iinfo(np.int16).max:
+        raise ValueError(f"radius {radius} gives {alphabet} symbols; the tables hold 32767")
     p = np.maximum(np.asarray(probs, np.float64), 0.0)
     p /= p.sum(axis=1, keepdims=True)
     spare = _TOTAL - alphabet  # every symbol has frequency >= 1; the rest goes by probability
@@ -52,10 +60,11 @@ def build_tables(probs: np.ndarray, radius: int) -> Tables:
     freq[np.arange(len(freq)), np.argmax(p, axis=1)] += short  # the rounding remainder
     start = np.zeros_like(freq)
     start[:, 1:] = np.cumsum(freq, axis=1)[:, :-1]
-    slot_symbol = np.empty((len(freq), _TOTAL), np.int32)
-    for c in range(len(freq)):
-        slot_symbol[c] = np.repeat(np.arange(alphabet, dtype=np.int32), freq[c])
-    return Tables(freq, start, slot_symbol, radius)
+    first_slots = np.arange(1 << BUCKET_BITS) << (PROB_BITS - BUCKET_BITS)
+    bucket_symbol = np.stack(
+        [np.searchsorted(row, first_slots, side="right") - 1 for row in start]
+    ).astype(np.int16)
+    return Tables(freq, start, bucket_symbol, radius)
 
 
 @njit(cache=True, nogil=True)
@@ -102,7 +111,7 @@ def _decode(
     classes: np.ndarray,
     freq: np.ndarray,
     start: np.ndarray,
-    slot_symbol: np.ndarray,
+    bucket_symbol: np.ndarray,
     radius: int,
     out: np.ndarray,
 ) -> int:
@@ -116,12 +125,15 @@ def _decode(
     pos_extra = 0
     escape = 2 * radius + 1
     mask = np.uint64(_TOTAL - 1)
+    bucket_shift = np.uint64(PROB_BITS - BUCKET_BITS)
     for i in range(out.size):
         if x < np.uint64(_LOW):
             return -2
         c = classes[i]
         slot = x & mask
-        s = slot_symbol[c, slot]
+        s = np.int64(bucket_symbol[c, slot >> bucket_shift])
+        while np.uint64(start[c, s] + freq[c, s]) <= slot:  # a few steps past the bucket's first
+            s += 1
         x = np.uint64(freq[c, s]) * (x >> np.uint64(PROB_BITS)) + slot - np.uint64(start[c, s])
         if x < np.uint64(_LOW):
             if pos >= n_words:
@@ -174,7 +186,7 @@ def decode(
         classes,
         tables.freq,
         tables.start,
-        tables.slot_symbol,
+        tables.bucket_symbol,
         tables.radius,
         out,
     )
