@@ -59,7 +59,7 @@ def slicer_llm_sweep(bits: float, model: str = "smollm2-135m") -> dict[str, Any]
 
 
 def points(out: Path) -> list[dict[str, Any]]:
-    """One dict per finished point: its split, codec label, fleet size and summary."""
+    """One dict per finished point: its split, codec label and id, fleet size and summary."""
     import pyarrow.parquet as pq
 
     rows = pq.read_table(out / "sweep.parquet").to_pylist()
@@ -69,10 +69,12 @@ def points(out: Path) -> list[dict[str, Any]]:
             print(f"skipping failed point {row['point']}: {row['error']}", file=sys.stderr)
             continue
         summary = json.loads((out / row["point"] / "summary.json").read_text())
+        codec = json.loads(row["codec"])
         found.append(
             {
                 "split": json.loads(row["fleet[0].split"]),
-                "codec": _label(json.loads(row["codec"])),
+                "codec": _label(codec),
+                "codec_id": codec if isinstance(codec, str) else str(codec["id"]),
                 "devices": json.loads(row["fleet[0].count"]),
                 **summary,
             }
@@ -175,7 +177,7 @@ def slo_table(rows: list[dict[str, Any]], slo_s: float) -> tuple[list[str], list
                 str(devices),
                 f"split {base['split']}" if base else "none",
                 _f(1e6 * base["server_busy_s_per_token"]) if base else "n/a",
-                f"split {top['split']} {top['codec'].split('(')[0]}" if top else "none",
+                f"split {top['split']} {top['codec_id']}" if top else "none",
                 _f(1e6 * top["server_busy_s_per_token"]) if top else "n/a",
                 _f(cut) + "x" if cut else "n/a",
             ]

@@ -34,6 +34,7 @@ def _row(split: int, codec: str, busy_s: float, bits: float, p95_tpot_s: float) 
         "devices": 10,
         "split": split,
         "codec": codec,
+        "codec_id": codec.split("(")[0],
         "server_busy_s_per_token": busy_s,
         "uplink_bits_per_token": bits,
         "p95_tpot_s": p95_tpot_s,
